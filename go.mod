@@ -1,0 +1,3 @@
+module github.com/sparkrun/sparkrun
+
+go 1.25
