@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sparkrun/sparkrun/defaultmodel"
+	"github.com/sparkrun/sparkrun/gguf"
+	"github.com/sparkrun/sparkrun/hf"
+)
+
+// openModel opens a .gguf file, a Hugging Face safetensors folder, or, for an empty path, the
+// embedded default model. The returned name is for messages.
+func openModel(path string) (*gguf.File, string, error) {
+	if path == "" {
+		f, err := defaultmodel.Open()
+		if err != nil {
+			return nil, "", modelError{err}
+		}
+		return f, defaultmodel.Name, nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", modelError{fmt.Errorf("model %s: %w", path, err)}
+	}
+	var f *gguf.File
+	if st.IsDir() {
+		f, err = hf.Open(path)
+	} else {
+		f, err = gguf.Open(path)
+	}
+	if err != nil {
+		return nil, "", modelError{err}
+	}
+	return f, path, nil
+}
+
+// looksLikeModel says whether a positional argument names a model rather than being a prompt:
+// an existing file or folder, or anything ending in .gguf (so a typo gives "no such file", not a
+// story about it).
+func looksLikeModel(arg string) bool {
+	if strings.HasSuffix(arg, ".gguf") {
+		return true
+	}
+	_, err := os.Stat(arg)
+	return err == nil
+}
