@@ -1,0 +1,343 @@
+package cpu
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/sparkrun/sparkrun/ggml"
+)
+
+// 32-element blocks, AVX2 (q32_amd64.s).
+
+//go:noescape
+func dotQ8_0AVX2(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ8_0x4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ4_0AVX2(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ4_0x4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ5_0AVX2(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotQ5_0x4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotIQ4_NLAVX2(w *byte, qs *int8, d *float32, nb int) float32
+
+//go:noescape
+func dotIQ4_NLx4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ4_1AVX2(w *byte, qs *int8, d *float32, s *float32, nb int) float32
+
+//go:noescape
+func dotQ5_1AVX2(w *byte, qs *int8, d *float32, s *float32, nb int) float32
+
+//go:noescape
+func dotIQ4_XSAVX2(w *byte, qs *int8, d *float32, nb int) float32
+
+// K-quants, AVX2 (dot_amd64.s).
+
+//go:noescape
+func dotQ2_KAVX2(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ3_KAVX2(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ4_KAVX2(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ4_Kx4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, bsums *int16, bstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ5_KAVX2(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ5_Kx4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, bsums *int16, bstride int, nb int, out *[4]float32)
+
+//go:noescape
+func dotQ6_KAVX2(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32
+
+//go:noescape
+func dotQ6_Kx4AVX2(w *byte, qs *int8, xstride int, d *float32, dstride int, bsums *int16, bstride int, nb int, out *[4]float32)
+
+// Float weights, AVX2 (dot_amd64.s, half_amd64.s).
+
+//go:noescape
+func dotF32AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotF16AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotF16x4AVX2(w *byte, x *float32, xstride int, n int, out *[4]float32)
+
+//go:noescape
+func dotBF16AVX2(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotBF16x4AVX2(w *byte, x *float32, xstride int, n int, out *[4]float32)
+
+// AVX-512 (dot512_amd64.s, half512_amd64.s).
+
+//go:noescape
+func dotQ8_0AVX512(w *byte, qs *int8, d8 *float32, npairs int) float32
+
+//go:noescape
+func dotQ8_0x4AVX512(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)
+
+//go:noescape
+func dotQ4_0AVX512(w *byte, qs *int8, d8 *float32, npairs int) float32
+
+//go:noescape
+func dotQ4_0x4AVX512(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)
+
+//go:noescape
+func dotQ5_0AVX512(w *byte, qs *int8, d8 *float32, npairs int) float32
+
+//go:noescape
+func dotQ5_0x4AVX512(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)
+
+//go:noescape
+func dotIQ4_NLAVX512(w *byte, qs *int8, d8 *float32, npairs int) float32
+
+//go:noescape
+func dotIQ4_NLx4AVX512(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)
+
+//go:noescape
+func dotF16AVX512(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotF16x4AVX512(w *byte, x *float32, xstride int, n int, out *[4]float32)
+
+//go:noescape
+func dotBF16AVX512(w *byte, x *float32, n int) float32
+
+//go:noescape
+func dotBF16x4AVX512(w *byte, x *float32, xstride int, n int, out *[4]float32)
+
+// asmVariants lists every assembly kernel set, slower instruction sets first; init installs
+// the last one this CPU supports for each type, and tests check all supported ones.
+var asmVariants = []asmVariant{
+	{"avx2", features.avx2FMA, ggml.TypeQ8_0, q32Fast(34, dotQ8_0AVX2), q32Fast4(34, dotQ8_0x4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeQ4_0, q32Fast(18, dotQ4_0AVX2), q32Fast4(18, dotQ4_0x4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeQ5_0, q32Fast(22, dotQ5_0AVX2), q32Fast4(22, dotQ5_0x4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeQ4_1, q32MinFast(20, dotQ4_1AVX2), nil},
+	{"avx2", features.avx2FMA, ggml.TypeQ5_1, q32MinFast(24, dotQ5_1AVX2), nil},
+	{"avx2", features.avx2FMA, ggml.TypeIQ4_NL, q32Fast(18, dotIQ4_NLAVX2), q32Fast4(18, dotIQ4_NLx4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeIQ4_XS, iq4xsFast, nil},
+	{"avx2", features.avx2FMA, ggml.TypeQ2_K, kFast(84, dotQ2_KAVX2), nil},
+	{"avx2", features.avx2FMA, ggml.TypeQ3_K, kFast(110, dotQ3_KAVX2), nil},
+	{"avx2", features.avx2FMA, ggml.TypeQ4_K, kFast(144, dotQ4_KAVX2), kx4Fast(144, dotQ4_Kx4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeQ5_K, kFast(176, dotQ5_KAVX2), kx4Fast(176, dotQ5_Kx4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeQ6_K, kFast(210, dotQ6_KAVX2), kx4Fast(210, dotQ6_Kx4AVX2)},
+	{"avx2", features.avx2FMA, ggml.TypeF32, fastF32, nil},
+	{"avx2", features.avx2FMA, ggml.TypeF16, halfFast(8, dotF16AVX2, ggml.FP16ToFP32), halfFast4(8, dotF16x4AVX2, ggml.FP16ToFP32)},
+	{"avx2", features.avx2FMA, ggml.TypeBF16, halfFast(8, dotBF16AVX2, ggml.BF16ToFP32), halfFast4(8, dotBF16x4AVX2, ggml.BF16ToFP32)},
+	{"avx512", features.avx512, ggml.TypeF16, halfFast(16, dotF16AVX512, ggml.FP16ToFP32), halfFast4(16, dotF16x4AVX512, ggml.FP16ToFP32)},
+	{"avx512", features.avx512, ggml.TypeBF16, halfFast(16, dotBF16AVX512, ggml.BF16ToFP32), halfFast4(16, dotBF16x4AVX512, ggml.BF16ToFP32)},
+	{"avx512", features.avx512, ggml.TypeQ8_0, pairFast(ggml.TypeQ8_0, 34, dotQ8_0AVX512), pairFast4(ggml.TypeQ8_0, 34, dotQ8_0x4AVX512)},
+	{"avx512", features.avx512, ggml.TypeQ4_0, pairFast(ggml.TypeQ4_0, 18, dotQ4_0AVX512), pairFast4(ggml.TypeQ4_0, 18, dotQ4_0x4AVX512)},
+	{"avx512", features.avx512, ggml.TypeQ5_0, pairFast(ggml.TypeQ5_0, 22, dotQ5_0AVX512), pairFast4(ggml.TypeQ5_0, 22, dotQ5_0x4AVX512)},
+	{"avx512", features.avx512, ggml.TypeIQ4_NL, pairFast(ggml.TypeIQ4_NL, 18, dotIQ4_NLAVX512), pairFast4(ggml.TypeIQ4_NL, 18, dotIQ4_NLx4AVX512)},
+}
+
+func init() {
+	for _, v := range asmVariants {
+		if v.supported {
+			kernels[v.typ].fast, kernels[v.typ].fast4 = v.fast, v.fast4
+		}
+	}
+}
+
+// q32Fast adapts a one-token kernel for 32-element blocks of size bytes with Q8_0
+// activations.
+func q32Fast(size int, kernel func(w *byte, qs *int8, d *float32, nb int) float32) func([]byte, *actRow) float32 {
+	return func(w []byte, x *actRow) float32 {
+		nb := len(x.qs) / 32
+		_ = w[nb*size-1] // the assembly reads nb whole blocks
+		return kernel(&w[0], &x.qs[0], &x.d[0], nb)
+	}
+}
+
+// q32MinFast adapts a one-token kernel for 32-element blocks with a minimum (Q8_1
+// activations).
+func q32MinFast(size int, kernel func(w *byte, qs *int8, d *float32, s *float32, nb int) float32) func([]byte, *actRow) float32 {
+	return func(w []byte, x *actRow) float32 {
+		nb := len(x.qs) / 32
+		_ = w[nb*size-1]
+		return kernel(&w[0], &x.qs[0], &x.d[0], &x.s[0], nb)
+	}
+}
+
+// q32Fast4 adapts the matching four-token kernel.
+func q32Fast4(size int, kernel func(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
+	return func(w []byte, xs []actRow, out *[4]float32) {
+		cols, nb := x4Args(xs)
+		_ = w[nb*size-1]
+		kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d[0], 4*nb, nb, out)
+	}
+}
+
+// x4Args checks that four activation rows of cols quants with 32-element blocks are
+// consecutive in the scratch and returns the strides the four-token kernels take.
+func x4Args(xs []actRow) (cols, nb int) {
+	cols = len(xs[0].qs)
+	consecutive(xs[0].qs, xs[3].qs, cols)
+	return cols, cols / 32
+}
+
+// consecutive panics unless row3 starts 3*stride elements after row0 in the same array: the
+// four-token kernels read rows 1..3 through row 0's pointer and a stride, which scratch.prepare
+// guarantees; this keeps a future caller from making them read elsewhere.
+func consecutive[T any](row0, row3 []T, stride int) {
+	if &row0[:3*stride+1][3*stride] != &row3[0] {
+		panic("cpu: four-token kernel rows are not consecutive")
+	}
+}
+
+// kFast adapts a one-token kernel for 256-element blocks of size bytes with Q8_K activations.
+func kFast(size int, kernel func(w *byte, qs *int8, d *float32, bsums *int16, nb int) float32) func([]byte, *actRow) float32 {
+	return func(w []byte, x *actRow) float32 {
+		nb := len(x.qs) / 256
+		_ = w[nb*size-1]
+		return kernel(&w[0], &x.qs[0], &x.d[0], &x.bsums[0], nb)
+	}
+}
+
+func iq4xsFast(w []byte, x *actRow) float32 {
+	nb := len(x.qs) / 256
+	_ = w[nb*136-1]
+	return dotIQ4_XSAVX2(&w[0], &x.qs[0], &x.d[0], nb)
+}
+
+// kx4Fast adapts a four-token kernel for 256-element blocks of size bytes with Q8_K
+// activations.
+func kx4Fast(size int, kernel func(w *byte, qs *int8, xstride int, d *float32, dstride int, bsums *int16, bstride int, nb int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
+	return func(w []byte, xs []actRow, out *[4]float32) {
+		cols := len(xs[0].qs)
+		consecutive(xs[0].qs, xs[3].qs, cols)
+		nb := cols / 256
+		_ = w[nb*size-1]
+		kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d[0], 4*nb, &xs[0].bsums[0], 2*cols/16, nb, out)
+	}
+}
+
+// fastF32 runs the assembly over the longest multiple of 8 elements and finishes in Go.
+func fastF32(w []byte, x *actRow) float32 {
+	n := len(x.f)
+	m := n &^ 7
+	_ = w[4*n-1]
+	var s float32
+	if m > 0 {
+		s = dotF32AVX2(&w[0], &x.f[0], m)
+	}
+	for i := m; i < n; i++ {
+		s += math.Float32frombits(binary.LittleEndian.Uint32(w[4*i:])) * x.f[i]
+	}
+	return s
+}
+
+// halfDot runs a 16-bit-weight kernel over the longest multiple of step (a power of two)
+// elements and finishes in Go with conv, the scalar widening of the weight type.
+func halfDot(w []byte, x *actRow, step int, kernel func(w *byte, x *float32, n int) float32, conv func(uint16) float32) float32 {
+	n := len(x.f)
+	m := n &^ (step - 1)
+	_ = w[2*n-1]
+	var s float32
+	if m > 0 {
+		s = kernel(&w[0], &x.f[0], m)
+	}
+	for i := m; i < n; i++ {
+		s += conv(binary.LittleEndian.Uint16(w[2*i:])) * x.f[i]
+	}
+	return s
+}
+
+// halfDot4 is halfDot for four consecutive activation rows.
+func halfDot4(w []byte, xs []actRow, out *[4]float32, step int, kernel func(w *byte, x *float32, xstride int, n int, out *[4]float32), conv func(uint16) float32) {
+	n := len(xs[0].f)
+	consecutive(xs[0].f, xs[3].f, n)
+	m := n &^ (step - 1)
+	_ = w[2*n-1]
+	*out = [4]float32{}
+	if m > 0 {
+		kernel(&w[0], &xs[0].f[0], 4*n, m, out)
+	}
+	for i := m; i < n; i++ {
+		wv := conv(binary.LittleEndian.Uint16(w[2*i:]))
+		for t := range out {
+			out[t] += wv * xs[t].f[i]
+		}
+	}
+}
+
+// halfFast and halfFast4 adapt the 16-bit-float kernels whose length step is step.
+func halfFast(step int, kernel func(w *byte, x *float32, n int) float32, conv func(uint16) float32) func([]byte, *actRow) float32 {
+	return func(w []byte, x *actRow) float32 { return halfDot(w, x, step, kernel, conv) }
+}
+
+func halfFast4(step int, kernel func(w *byte, x *float32, xstride int, n int, out *[4]float32), conv func(uint16) float32) func([]byte, []actRow, *[4]float32) {
+	return func(w []byte, xs []actRow, out *[4]float32) { halfDot4(w, xs, out, step, kernel, conv) }
+}
+
+// The AVX-512 kernels take blocks in pairs; an odd last block goes through the pure-Go kernel.
+
+// tailBlock is the pure-Go dot product of block b alone of a 32-element block type of size
+// bytes. The generic kernels are called directly (not through a func value) so that r stays on
+// the stack.
+func tailBlock(t ggml.Type, size int, w []byte, x *actRow, b int) float32 {
+	r := actRow{qs: x.qs[32*b : 32*b+32], d: x.d[b : b+1]}
+	w = w[size*b:]
+	switch t {
+	case ggml.TypeQ8_0:
+		return vecDotQ8_0(w, &r)
+	case ggml.TypeQ4_0:
+		return vecDotQ4_0(w, &r)
+	case ggml.TypeQ5_0:
+		return vecDotQ5_0(w, &r)
+	case ggml.TypeIQ4_NL:
+		return vecDotIQ4_NL(w, &r)
+	}
+	panic("cpu: no pair kernel for " + t.String())
+}
+
+// pairFast adapts a one-token AVX-512 pair kernel.
+func pairFast(t ggml.Type, size int, kernel func(w *byte, qs *int8, d8 *float32, npairs int) float32) func([]byte, *actRow) float32 {
+	return func(w []byte, x *actRow) float32 {
+		nb := len(x.qs) / 32
+		_ = w[nb*size-1]
+		var s float32
+		if nb >= 2 {
+			s = kernel(&w[0], &x.qs[0], &x.d8[0], nb/2)
+		}
+		if nb%2 == 1 {
+			s += tailBlock(t, size, w, x, nb-1)
+		}
+		return s
+	}
+}
+
+// pairFast4 adapts a four-token AVX-512 pair kernel.
+func pairFast4(t ggml.Type, size int, kernel func(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
+	return func(w []byte, xs []actRow, out *[4]float32) {
+		cols, nb := x4Args(xs)
+		_ = w[nb*size-1]
+		*out = [4]float32{}
+		if nb >= 2 {
+			kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d8[0], cols, nb/2, out)
+		}
+		if nb%2 == 1 {
+			for i := range out {
+				out[i] += tailBlock(t, size, w, &xs[i], nb-1)
+			}
+		}
+	}
+}

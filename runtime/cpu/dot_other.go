@@ -1,0 +1,6 @@
+//go:build !amd64
+
+package cpu
+
+// asmVariants is empty: on this architecture every type uses the pure-Go kernels.
+var asmVariants []asmVariant

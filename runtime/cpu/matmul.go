@@ -1,0 +1,196 @@
+package cpu
+
+import (
+	"fmt"
+
+	"github.com/sparkrun/sparkrun/ggml"
+)
+
+// Matrix is a weight matrix as stored in GGUF: Rows rows of Cols elements each, every row
+// RowBytes(Type, Cols) bytes long and the rows contiguous. Data usually points straight into
+// the mapped model file.
+type Matrix struct {
+	Type       ggml.Type
+	Rows, Cols int    // Cols = ne[0] (row length), Rows = ne[1]
+	Data       []byte // [Rows][RowBytes(Type, Cols)]
+}
+
+// kernel is how one weight type is multiplied: the activation format and the row dot products.
+type kernel struct {
+	act  actKind
+	dot  func(w []byte, x *actRow) float32 // pure Go: the fallback and the oracle
+	fast func(w []byte, x *actRow) float32 // assembly for this CPU, nil if none
+	// fast4 is assembly that multiplies one weight row by four consecutive activation rows of
+	// the scratch at once, reading and unpacking each weight block once; nil if none.
+	fast4 func(w []byte, xs []actRow, out *[4]float32)
+}
+
+// kernels is indexed by ggml.Type; a nil dot means MatMul does not support the type.
+var kernels = [...]kernel{
+	ggml.TypeF32:    {act: actF32, dot: vecDotF32},
+	ggml.TypeF16:    {act: actF16, dot: vecDotF16},
+	ggml.TypeBF16:   {act: actBF16, dot: vecDotBF16},
+	ggml.TypeQ4_0:   {act: actQ8_0, dot: vecDotQ4_0},
+	ggml.TypeQ4_1:   {act: actQ8_1, dot: vecDotQ4_1},
+	ggml.TypeQ5_0:   {act: actQ8_0, dot: vecDotQ5_0},
+	ggml.TypeQ5_1:   {act: actQ8_1, dot: vecDotQ5_1},
+	ggml.TypeQ8_0:   {act: actQ8_0, dot: vecDotQ8_0},
+	ggml.TypeIQ4_NL: {act: actQ8_0, dot: vecDotIQ4_NL},
+	ggml.TypeQ2_K:   {act: actQ8K, dot: vecDotQ2_K},
+	ggml.TypeQ3_K:   {act: actQ8K, dot: vecDotQ3_K},
+	ggml.TypeQ4_K:   {act: actQ8K, dot: vecDotQ4_K},
+	ggml.TypeQ5_K:   {act: actQ8K, dot: vecDotQ5_K},
+	ggml.TypeQ6_K:   {act: actQ8K, dot: vecDotQ6_K},
+	ggml.TypeIQ4_XS: {act: actQ8K, dot: vecDotIQ4_XS},
+}
+
+// asmVariant is one assembly implementation of a weight type's kernels (see asmVariants in
+// the architecture's files).
+type asmVariant struct {
+	name      string
+	supported bool // this CPU has the instructions
+	typ       ggml.Type
+	fast      func(w []byte, x *actRow) float32
+	fast4     func(w []byte, xs []actRow, out *[4]float32)
+}
+
+// forceGeneric makes MatMul use the pure-Go kernels even where assembly exists; tests set it
+// to compare the two.
+var forceGeneric = false
+
+func kernelOf(t ggml.Type) *kernel {
+	if int(t) < len(kernels) && kernels[t].dot != nil {
+		return &kernels[t]
+	}
+	return nil
+}
+
+// Supported reports whether MatMul can multiply weights of type t.
+func Supported(t ggml.Type) bool { return kernelOf(t) != nil }
+
+// Validate checks that MatMul accepts m: a supported type, positive sizes, Cols a whole number
+// of blocks, and Data exactly Rows rows long. Loaders call it once per tensor so that a bad
+// file is an error there rather than a panic in MatMul.
+func (m *Matrix) Validate() error {
+	if !Supported(m.Type) {
+		return fmt.Errorf("cpu: matrix type %s is not supported", m.Type)
+	}
+	if m.Rows <= 0 || m.Cols <= 0 {
+		return fmt.Errorf("cpu: matrix %dx%d %s has an empty dimension", m.Rows, m.Cols, m.Type)
+	}
+	rb, err := ggml.RowBytes(m.Type, int64(m.Cols))
+	if err != nil {
+		return fmt.Errorf("cpu: matrix %dx%d: %w", m.Rows, m.Cols, err)
+	}
+	if int64(len(m.Data)) != rb*int64(m.Rows) {
+		return fmt.Errorf("cpu: matrix %dx%d %s needs %d bytes, has %d", m.Rows, m.Cols, m.Type, rb*int64(m.Rows), len(m.Data))
+	}
+	return nil
+}
+
+// matmulJob is the MatMul in flight, shared with the workers.
+type matmulJob struct {
+	y        []float32 // [n][Rows]
+	x        []float32 // [n][Cols]
+	w        *Matrix
+	rowBytes int
+	n        int
+	act      actKind
+	dot      func(w []byte, x *actRow) float32
+	dot4     func(w []byte, xs []actRow, out *[4]float32) // nil: use dot for every token
+	rows     []actRow                                     // [n] the quantized activations
+	chunks   chunker                                      // over weight rows
+	out      [][16]float32                                // [threads] dot4 results; 64 bytes apart so workers do not share cache lines
+}
+
+// MatMul computes y[t*Rows + r] = dot(W row r, x[t*Cols : (t+1)*Cols]) for t in [0,n).
+// y: [n][Rows], x: [n][Cols]. Activations are first quantized to the weight type's dot type
+// like ggml (Q8_0, Q8_1, Q8_K, F16 or BF16; F32 weights use x as is), then each chunk of
+// weight rows is read from memory once and multiplied by all n activation rows while it is in
+// cache (four tokens at a time where an assembly kernel allows). It uses the pool's
+// scratch memory, so it does not allocate in steady state. MatMul panics when w fails
+// Validate or when x or y are too short: those are programming errors, not input errors.
+func (p *Pool) MatMul(y []float32, w *Matrix, x []float32, n int) {
+	if err := w.Validate(); err != nil {
+		panic(err)
+	}
+	if n <= 0 {
+		return
+	}
+	if len(x) < n*w.Cols || len(y) < n*w.Rows {
+		panic(fmt.Sprintf("cpu: MatMul of %dx%d by %d vectors: x has %d values (need %d), y has %d (need %d)",
+			w.Rows, w.Cols, n, len(x), n*w.Cols, len(y), n*w.Rows))
+	}
+	k := kernelOf(w.Type)
+	dot, dot4 := k.dot, k.fast4
+	if k.fast != nil && !forceGeneric {
+		dot = k.fast
+	}
+	if forceGeneric {
+		dot4 = nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	j := &p.mm
+	j.y, j.x, j.w, j.n, j.act, j.dot, j.dot4 = y, x, w, n, k.act, dot, dot4
+	j.out = grow(j.out, p.threads)
+	j.rowBytes = len(w.Data) / w.Rows
+	j.rows = p.scratch.prepare(k.act, x, n, w.Cols)
+	if k.act != actF32 {
+		p.parallel(n, p.mmQuant)
+	}
+	// Chunks of rows small enough for a slow thread not to hold the others up and, when
+	// several tokens reuse them, to stay in L2 (256 KiB); large enough that taking one costs
+	// nothing next to computing it.
+	chunk := max(4, (w.Rows+8*p.threads-1)/(8*p.threads))
+	if n > 1 {
+		chunk = max(4, min(chunk, (256<<10)/j.rowBytes))
+	}
+	j.chunks.reset(w.Rows, chunk)
+	p.parallel(p.threads, p.mmRun)
+	j.y, j.x, j.w, j.rows = nil, nil, nil, nil // do not keep the caller's memory alive
+}
+
+// quantizeTokens quantizes activation vectors [lo,hi) of the job in flight.
+func (p *Pool) quantizeTokens(lo, hi int) {
+	j := &p.mm
+	cols := j.w.Cols
+	for t := lo; t < hi; t++ {
+		quantizeAct(j.act, j.x[t*cols:(t+1)*cols], &j.rows[t])
+	}
+}
+
+// matmulRows takes chunks of weight rows until none is left and multiplies each row by every
+// activation vector. Tokens are the outer loop within a chunk: four activation rows (a few
+// KiB) stay in L1 while the chunk's weight rows (sized to stay in L2) stream past them; the
+// other order would re-read all n activation rows from L2 for every weight row. It runs once
+// per thread; worker is the thread's index in [0, Threads()).
+func (p *Pool) matmulRows(worker, _ int) {
+	j := &p.mm
+	rb, rows, data := j.rowBytes, j.w.Rows, j.w.Data
+	out := (*[4]float32)(j.out[worker][:4])
+	for {
+		lo, hi, ok := j.chunks.take()
+		if !ok {
+			return
+		}
+		t := 0
+		if j.dot4 != nil {
+			for ; t+4 <= j.n; t += 4 {
+				xs := j.rows[t : t+4]
+				for r := lo; r < hi; r++ {
+					j.dot4(data[r*rb:(r+1)*rb], xs, out)
+					for i, v := range out {
+						j.y[(t+i)*rows+r] = v
+					}
+				}
+			}
+		}
+		for ; t < j.n; t++ {
+			x := &j.rows[t]
+			for r := lo; r < hi; r++ {
+				j.y[t*rows+r] = j.dot(data[r*rb:(r+1)*rb], x)
+			}
+		}
+	}
+}

@@ -1,0 +1,241 @@
+//go:build cgo
+
+package vulkan
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sparkrun/sparkrun/runtime/vulkan/vk"
+)
+
+// wgSize is the workgroup size of every kernel (specialization constant 0): a power of two (the
+// shared-memory reductions halve it), at least 64 (the attention kernel's accumulators), no smaller than
+// the subgroup sizes met in practice (8..64), and within the 128 invocations every device allows.
+const wgSize = 128
+
+// fenceTimeout bounds one wait for the GPU; lavapipe on 2 cores needs seconds for large work.
+const fenceTimeout = 60e9
+
+// Context is an open Vulkan device with its queue, pipelines and memory bookkeeping. It is not
+// safe for concurrent use except where noted: one goroutine records and submits.
+type Context struct {
+	Info DeviceInfo // the selected device
+	opts Options
+	caps vk.Caps
+
+	inst      vk.Instance
+	messenger *vk.Messenger
+	pd        vk.PhysicalDevice
+	dev       vk.Device
+	queue     vk.Queue
+	family    uint32
+	tsBits    uint32 // timestampValidBits of the queue family; 0: no timestamps
+
+	subgroups bool   // kernels use subgroup reductions
+	s16       bool   // f16 data is read through 16-bit storage
+	maxBind   uint64 // largest range bound to one storage binding
+	memDevice uint32 // memory type for device-local buffers
+	memHost   uint32 // host-visible, host-coherent memory type for staging
+	direct    bool   // memDevice is host-visible and coherent: map instead of staging
+	heapBytes uint64 // size of memDevice's heap, for out-of-memory errors
+
+	cmdPool  vk.CommandPool
+	oneShot  vk.CommandBuffer // for uploads and downloads through staging
+	oneFence vk.Fence
+
+	pipes   map[string]*pipeline
+	layouts map[int]setLayouts
+	sets    map[setKey]vk.DescriptorSet
+	pools   []vk.DescriptorPool
+	poolUse uint32 // sets allocated from the last pool
+
+	submits atomic.Uint64
+
+	valMu  sync.Mutex
+	valMsg []string // validation messages, collected by the messenger callback
+}
+
+// Open creates a Context on the device o.Device selects. With o.Validate the Khronos validation
+// layer is enabled and its messages are collected.
+func Open(o Options) (*Context, error) {
+	c := &Context{opts: o, pipes: map[string]*pipeline{}, layouts: map[int]setLayouts{}, sets: map[setKey]vk.DescriptorSet{}}
+	inst, err := newInstance(o.Validate)
+	if err != nil {
+		return nil, err
+	}
+	c.inst = inst
+	if o.Validate {
+		c.messenger, err = inst.CreateMessenger(c.collect)
+		if err != nil {
+			inst.Destroy()
+			return nil, err
+		}
+	}
+	if err := c.init(); err != nil {
+		c.destroy()
+		return nil, err
+	}
+	return c, nil
+}
+
+// collect is the validation messenger callback; it may run on a driver thread.
+func (c *Context) collect(severity int, id, text string) {
+	c.valMu.Lock()
+	defer c.valMu.Unlock()
+	c.valMsg = append(c.valMsg, fmt.Sprintf("%s: %s", id, text))
+}
+
+// ValidationMessages returns the validation messages collected so far (safe for concurrent use).
+func (c *Context) ValidationMessages() []string {
+	c.valMu.Lock()
+	defer c.valMu.Unlock()
+	return append([]string(nil), c.valMsg...)
+}
+
+// init selects the device, creates it with the features the kernels can use, and prepares the
+// queue, command pool and memory types.
+func (c *Context) init() error {
+	infos, pds, err := enumerate(c.inst, c.opts.Visible)
+	if err != nil {
+		return err
+	}
+	i, err := pick(infos, c.opts.Device)
+	if err != nil {
+		return err
+	}
+	c.Info, c.pd = infos[i], pds[i]
+	c.caps = c.pd.Caps()
+	if c.caps.APIVersion < 1<<22|1<<12 {
+		return fmt.Errorf("vulkan: %s supports Vulkan %s; sparkrun needs 1.1", c.Info.Name, c.Info.API)
+	}
+	found := false
+	for f, q := range c.pd.QueueFamilies() {
+		if q.Flags&vk.QueueCompute != 0 {
+			c.family, c.tsBits, found = uint32(f), q.TimestampValidBits, true
+			break
+		}
+	}
+	if !found {
+		return fmt.Errorf("vulkan: %s has no compute queue", c.Info.Name)
+	}
+	c.subgroups = !c.opts.NoSubgroup && c.Info.SubgroupArithmetic && c.caps.SubgroupSize <= wgSize
+	c.s16 = !c.opts.NoF16 && c.caps.StorageBuffer16BitAccess
+	c.maxBind = uint64(c.caps.MaxStorageBufferRange)
+	if c.opts.MaxBindingBytes != 0 && c.opts.MaxBindingBytes < c.maxBind {
+		c.maxBind = c.opts.MaxBindingBytes
+	}
+	if c.dev, err = c.pd.CreateDevice(c.family, vk.Features{StorageBuffer16BitAccess: c.s16}, nil); err != nil {
+		return fmt.Errorf("vulkan: creating device %s: %w", c.Info.Name, err)
+	}
+	c.queue = c.dev.Queue(c.family, 0)
+	if err := c.chooseMemory(); err != nil {
+		return err
+	}
+	if c.cmdPool, err = c.dev.CreateCommandPool(c.family); err != nil {
+		return err
+	}
+	if c.oneShot, err = c.dev.AllocateCommandBuffer(c.cmdPool); err != nil {
+		return err
+	}
+	c.oneFence, err = c.dev.CreateFence()
+	return err
+}
+
+// chooseMemory picks the memory types: device-local for buffers (preferring one that is also
+// host-visible and coherent, as on unified-memory devices, so that no staging is needed), and a
+// host-visible coherent type for staging.
+func (c *Context) chooseMemory() error {
+	mp := c.pd.MemoryProperties()
+	const hostVC = vk.MemoryHostVisible | vk.MemoryHostCoherent
+	devIdx, directIdx, hostIdx := -1, -1, -1
+	for i, t := range mp.Types {
+		if t.Flags&vk.MemoryDeviceLocal != 0 && devIdx < 0 {
+			devIdx = i
+		}
+		if t.Flags&vk.MemoryDeviceLocal != 0 && t.Flags&hostVC == hostVC && directIdx < 0 {
+			directIdx = i
+		}
+		if t.Flags&hostVC == hostVC && hostIdx < 0 {
+			hostIdx = i
+		}
+	}
+	if hostIdx < 0 {
+		return fmt.Errorf("vulkan: %s has no host-visible coherent memory", c.Info.Name)
+	}
+	switch {
+	case directIdx >= 0 && !c.opts.ForceStaging:
+		c.memDevice, c.direct = uint32(directIdx), true
+	case devIdx >= 0:
+		c.memDevice = uint32(devIdx)
+	default:
+		c.memDevice = uint32(hostIdx)
+	}
+	c.memHost = uint32(hostIdx)
+	c.heapBytes = mp.Heaps[mp.Types[c.memDevice].Heap].Size
+	return nil
+}
+
+// Submits returns how many command buffers this context has submitted (uploads and downloads
+// through staging included), so that callers can prove one submission per token.
+func (c *Context) Submits() uint64 { return c.submits.Load() }
+
+// submitWait submits cb, waits for it and counts the submission.
+func (c *Context) submitWait(cb vk.CommandBuffer, f vk.Fence) error {
+	if err := c.queue.Submit(cb, f); err != nil {
+		return err
+	}
+	c.submits.Add(1)
+	return c.dev.WaitFence(f, fenceTimeout)
+}
+
+// runOneShot records record into the one-shot command buffer, submits it and waits.
+func (c *Context) runOneShot(record func(cb vk.CommandBuffer)) error {
+	if err := c.oneShot.Begin(); err != nil {
+		return err
+	}
+	record(c.oneShot)
+	if err := c.oneShot.End(); err != nil {
+		return err
+	}
+	return c.submitWait(c.oneShot, c.oneFence)
+}
+
+// Close waits for the device, destroys everything the context created and returns an error
+// listing the validation messages collected over its life (destruction included), if any.
+// Buffers, matrices and recorders must be closed first.
+func (c *Context) Close() error {
+	err := c.dev.WaitIdle()
+	c.destroy()
+	if msgs := c.ValidationMessages(); len(msgs) > 0 {
+		err = errors.Join(err, fmt.Errorf("vulkan: %d validation message(s):\n%s", len(msgs), strings.Join(msgs, "\n")))
+	}
+	return err
+}
+
+// destroy releases whatever init created, in reverse order; zero handles are skipped by Vulkan.
+func (c *Context) destroy() {
+	if c.dev != (vk.Device{}) {
+		for _, p := range c.pipes {
+			c.dev.DestroyPipeline(p.pipe)
+			c.dev.DestroyShaderModule(p.module)
+		}
+		for _, l := range c.layouts {
+			c.dev.DestroyPipelineLayout(l.pipe)
+			c.dev.DestroyDescriptorSetLayout(l.set)
+		}
+		for _, p := range c.pools {
+			c.dev.DestroyDescriptorPool(p)
+		}
+		c.dev.DestroyFence(c.oneFence)
+		c.dev.DestroyCommandPool(c.cmdPool)
+		c.dev.Destroy()
+	}
+	if c.messenger != nil {
+		c.messenger.Destroy()
+	}
+	c.inst.Destroy()
+}

@@ -1,0 +1,15 @@
+// Package vulkan is sparkrun's Vulkan compute backend: device discovery and selection, device
+// memory (weights uploaded once, split to respect maxStorageBufferRange), compute pipelines built
+// once from the embedded SPIR-V of package shaders, and a Recorder that records many dispatches
+// with the barriers they need into one command buffer and submits it once.
+//
+// The ops (matrix-vector products that dequantize on the fly, RMSNorm, RoPE, softmax, SwiGLU, add,
+// embedding rows, KV-cache stores, causal attention for decode and prefill) are methods of Recorder; each is tested against a plain Go
+// reference. The Vulkan calls go through package vk, our own cgo binding; without cgo the package
+// only reports that Vulkan is unavailable.
+//
+// Environment: SPARKRUN_VK_VISIBLE_DEVICES (comma-separated loader indices to expose, in order),
+// SPARKRUN_VK_VALIDATE=1 (Khronos validation layer, messages collected as errors),
+// SPARKRUN_VK_NO_SUBGROUP=1 (shared-memory reductions), SPARKRUN_VK_NO_F16=1 (no 16-bit storage:
+// f16 data read as 32-bit words), SPARKRUN_DEBUG=kernels (GPU time of every dispatch).
+package vulkan

@@ -1,0 +1,11 @@
+//go:build !cgo
+
+package vulkan
+
+import "errors"
+
+// ErrNoCgo is returned by every entry point of a build without cgo.
+var ErrNoCgo = errors.New("vulkan: built without cgo: Vulkan unavailable (rebuild with CGO_ENABLED=1)")
+
+// Devices reports that this build cannot use Vulkan.
+func Devices() ([]DeviceInfo, error) { return nil, ErrNoCgo }

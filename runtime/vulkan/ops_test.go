@@ -1,0 +1,470 @@
+//go:build cgo
+
+package vulkan
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/sparkrun/sparkrun/ggml"
+)
+
+// upload copies a matrix to the device; it is freed with the test.
+func upload(t *testing.T, c *Context, name string, tt ggml.Type, rows, cols int, raw []byte) *Matrix {
+	t.Helper()
+	m, err := c.UploadMatrix(name, tt, rows, cols, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+// randMatrix returns a random [rows][cols] matrix of type t in ggml layout and its values.
+func randMatrix(rng *rand.Rand, t ggml.Type, rows, cols int) ([]byte, []float32) {
+	switch t {
+	case ggml.TypeF32:
+		v := randF32(rng, rows*cols)
+		return f32Bytes(v), v
+	case ggml.TypeF16:
+		return randHalves(rng, rows*cols)
+	case ggml.TypeQ8_0:
+		return randQ8_0(rng, rows*cols)
+	default:
+		return randQ4_0(rng, rows*cols)
+	}
+}
+
+// matvecRef returns y = W x in float64 and, per row, sum_k |W x| for the tolerance.
+func matvecRef(w, x []float32, rows, cols int) (y, mag []float64) {
+	y, mag = make([]float64, rows), make([]float64, rows)
+	for i := 0; i < rows; i++ {
+		for k := 0; k < cols; k++ {
+			p := float64(w[i*cols+k]) * float64(x[k])
+			y[i] += p
+			mag[i] += math.Abs(p)
+		}
+	}
+	return y, mag
+}
+
+// sumTol is the tolerance for an f32 sum of products whose absolute values add up to mag. Each
+// invocation adds about cols/128 products in sequence and the reduction adds 7 levels, so the
+// f32 rounding error stays below ~(cols/128+7)·2^-24·mag, which is under 1e-6·mag for the sizes
+// tested; 1e-5·mag keeps a margin for reassociation and still fails on a single wrong product,
+// which moves the sum by about mag/cols (≥ 4.8e-4·mag for cols ≤ 2080).
+func sumTol(mag []float64) []float64 {
+	tol := make([]float64, len(mag))
+	for i, m := range mag {
+		tol[i] = 1e-5*m + 1e-7
+	}
+	return tol
+}
+
+// TestMatVec checks every weight type against the float64 reference on awkward shapes, with two
+// input vectors per dispatch.
+func TestMatVec(t *testing.T) {
+	type shape struct{ rows, cols int }
+	cases := []struct {
+		t      ggml.Type
+		shapes []shape
+	}{
+		{ggml.TypeF32, []shape{{1, 1}, {67, 50}, {333, 1000}, {5, 2049}}},
+		{ggml.TypeF16, []shape{{1, 3}, {67, 50}, {333, 1001}, {5, 2049}}},
+		{ggml.TypeQ8_0, []shape{{1, 32}, {37, 96}, {333, 2080}}},
+		{ggml.TypeQ4_0, []shape{{1, 32}, {37, 96}, {333, 2080}}},
+	}
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, tc := range cases {
+			for _, s := range tc.shapes {
+				raw, w := randMatrix(rng, tc.t, s.rows, s.cols)
+				m := upload(t, c, "w", tc.t, s.rows, s.cols, raw)
+				const n = 2
+				x := randF32(rng, n*s.cols)
+				xb, yb := f32Buffer(t, c, x), newBuf(t, c, 4*uint64(n*s.rows))
+				run(t, c, func(r *Recorder) error { return r.MatVec(m, xb.All(), yb.All(), n) })
+				got := readF32(t, yb, n*s.rows)
+				for j := 0; j < n; j++ {
+					want, mag := matvecRef(w, x[j*s.cols:], s.rows, s.cols)
+					checkClose(t, fmt.Sprintf("%v %dx%d vec %d", tc.t, s.rows, s.cols, j), got[j*s.rows:(j+1)*s.rows], want, sumTol(mag))
+				}
+			}
+		}
+	})
+}
+
+// TestMatVecSplit lowers the binding limit so that matrices are split into several chunks, as
+// large output projections are on lavapipe's 128 MiB limit, and checks the result is unchanged.
+func TestMatVecSplit(t *testing.T) {
+	c := openTest(t, func(o *Options) { o.MaxBindingBytes = 8192 })
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tt := range []ggml.Type{ggml.TypeF32, ggml.TypeF16, ggml.TypeQ8_0, ggml.TypeQ4_0} {
+		const rows, cols = 301, 256
+		raw, w := randMatrix(rng, tt, rows, cols)
+		m := upload(t, c, "w", tt, rows, cols, raw)
+		if m.Chunks() < 2 {
+			t.Fatalf("%v: %d chunk(s), want a split", tt, m.Chunks())
+		}
+		x := randF32(rng, cols)
+		xb, yb := f32Buffer(t, c, x), newBuf(t, c, 4*rows)
+		run(t, c, func(r *Recorder) error { return r.MatVec(m, xb.All(), yb.All(), 1) })
+		want, mag := matvecRef(w, x, rows, cols)
+		checkClose(t, fmt.Sprintf("%v split in %d", tt, m.Chunks()), readF32(t, yb, rows), want, sumTol(mag))
+
+		ids := []uint32{300, 0, 17, 150, 17}
+		ib, ob := newBuf(t, c, 4*uint64(len(ids))), newBuf(t, c, 4*uint64(len(ids)*cols))
+		if err := ib.WriteU32(0, ids); err != nil {
+			t.Fatal(err)
+		}
+		run(t, c, func(r *Recorder) error { return r.GetRows(m, ib.All(), ob.All(), len(ids)) })
+		checkRows(t, fmt.Sprintf("%v rows split", tt), readF32(t, ob, len(ids)*cols), w, ids, cols)
+	}
+}
+
+// checkRows compares gathered rows with the table's values exactly: dequantizing is one f32
+// product of an f16 scale and a small integer, which is exact.
+func checkRows(t *testing.T, what string, got, table []float32, ids []uint32, cols int) {
+	t.Helper()
+	for j, id := range ids {
+		for k := 0; k < cols; k++ {
+			if g, w := got[j*cols+k], table[int(id)*cols+k]; g != w {
+				t.Fatalf("%s: row %d (id %d) element %d = %g, want %g", what, j, id, k, g, w)
+			}
+		}
+	}
+}
+
+// TestGetRows gathers embedding rows from tables of every type.
+func TestGetRows(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for _, tt := range []ggml.Type{ggml.TypeF32, ggml.TypeF16, ggml.TypeQ8_0, ggml.TypeQ4_0} {
+			rows, cols := 71, 160
+			if tt == ggml.TypeF32 || tt == ggml.TypeF16 {
+				cols = 77
+			}
+			raw, w := randMatrix(rng, tt, rows, cols)
+			m := upload(t, c, "token_embd", tt, rows, cols, raw)
+			ids := []uint32{3, 70, 0, 3, 41, 12, 69}
+			ib, ob := newBuf(t, c, 4*uint64(len(ids))), newBuf(t, c, 4*uint64(len(ids)*cols))
+			if err := ib.WriteU32(0, ids); err != nil {
+				t.Fatal(err)
+			}
+			run(t, c, func(r *Recorder) error { return r.GetRows(m, ib.All(), ob.All(), len(ids)) })
+			checkRows(t, tt.String(), readF32(t, ob, len(ids)*cols), w, ids, cols)
+		}
+	})
+}
+
+// TestRMSNorm normalizes several rows of awkward length.
+func TestRMSNorm(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(7, 8))
+		for _, s := range []struct{ rows, dim int }{{1, 1}, {3, 100}, {2, 4097}} {
+			const eps = 1e-5
+			x, w := randF32(rng, s.rows*s.dim), randF32(rng, s.dim)
+			xb, wb, yb := f32Buffer(t, c, x), f32Buffer(t, c, w), newBuf(t, c, 4*uint64(s.rows*s.dim))
+			run(t, c, func(r *Recorder) error { return r.RMSNorm(xb.All(), wb.All(), yb.All(), s.rows, s.dim, eps) })
+			want := make([]float64, s.rows*s.dim)
+			for i := 0; i < s.rows; i++ {
+				ss := 0.0
+				for _, v := range x[i*s.dim : (i+1)*s.dim] {
+					ss += float64(v) * float64(v)
+				}
+				inv := 1 / math.Sqrt(ss/float64(s.dim)+eps)
+				for k := 0; k < s.dim; k++ {
+					want[i*s.dim+k] = float64(x[i*s.dim+k]) * inv * float64(w[k])
+				}
+			}
+			// inversesqrt is within 2 ulp in Vulkan and the sum of squares is an f32 reduction:
+			// relative 1e-5 of the output scale bounds both with margin.
+			checkClose(t, fmt.Sprintf("rmsnorm %dx%d", s.rows, s.dim), readF32(t, yb, len(want)), want, []float64{1e-5 * maxAbs(want)})
+		}
+	})
+}
+
+// maxAbs returns max |v|.
+func maxAbs(v []float64) float64 {
+	m := 0.0
+	for _, x := range v {
+		m = math.Max(m, math.Abs(x))
+	}
+	return m
+}
+
+// TestSoftmax normalizes rows with a wide range of logits.
+func TestSoftmax(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, s := range []struct{ rows, n int }{{1, 1}, {4, 33}, {2, 3001}} {
+			x := randF32(rng, s.rows*s.n)
+			for i := range x {
+				x[i] *= 20 // logits spanning [-20, 20]: exp overflows without the max shift
+			}
+			xb := f32Buffer(t, c, x)
+			run(t, c, func(r *Recorder) error { return r.Softmax(xb.All(), s.rows, s.n) })
+			want := make([]float64, len(x))
+			for i := 0; i < s.rows; i++ {
+				row, m, sum := x[i*s.n:(i+1)*s.n], math.Inf(-1), 0.0
+				for _, v := range row {
+					m = math.Max(m, float64(v))
+				}
+				for _, v := range row {
+					sum += math.Exp(float64(v) - m)
+				}
+				for k, v := range row {
+					want[i*s.n+k] = math.Exp(float64(v)-m) / sum
+				}
+			}
+			// exp is within a few ulp and the sum an f32 reduction: relative 1e-5 per element.
+			tol := make([]float64, len(want))
+			for i, w := range want {
+				tol[i] = 1e-5*w + 1e-9
+			}
+			checkClose(t, fmt.Sprintf("softmax %dx%d", s.rows, s.n), readF32(t, xb, len(want)), want, tol)
+		}
+	})
+}
+
+// TestElementwise checks add and swiglu, including writing the result over an input.
+func TestElementwise(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(11, 12))
+		for _, n := range []int{1, 127, 5000} {
+			a, b := randF32(rng, n), randF32(rng, n)
+			for i := range a {
+				a[i] *= 8 // gates in [-8, 8] reach both tails of silu
+			}
+			ab, bb := f32Buffer(t, c, a), f32Buffer(t, c, b)
+			ob := newBuf(t, c, 4*uint64(n))
+			run(t, c, func(r *Recorder) error {
+				if err := r.SwiGLU(ab.All(), bb.All(), ob.All(), n); err != nil {
+					return err
+				}
+				return r.Add(ob.All(), bb.All(), ob.All(), n) // out = swiglu(a, b) + b, in place
+			})
+			want := make([]float64, n)
+			tol := make([]float64, n)
+			for i := range want {
+				g, u := float64(a[i]), float64(b[i])
+				s := g / (1 + math.Exp(-g)) * u
+				want[i] = s + u
+				// exp within a few ulp, then a division, a product and a sum in f32.
+				tol[i] = 1e-6 * (math.Abs(s) + math.Abs(u) + 1)
+			}
+			checkClose(t, fmt.Sprintf("swiglu+add n=%d", n), readF32(t, ob, n), want, tol)
+		}
+	})
+}
+
+// TestRoPE rotates in normal and NEOX mode, with and without frequency factors, with partial
+// rotation (nRot < headDim) and several rows.
+func TestRoPE(t *testing.T) {
+	cases := []RoPE{
+		{HeadDim: 64, NRot: 64, NHeads: 3, Rows: 1, Pos0: 0, Base: 10000},
+		{HeadDim: 64, NRot: 64, NHeads: 3, Rows: 2, Pos0: 517, Base: 500000},
+		{HeadDim: 80, NRot: 48, NHeads: 5, Rows: 3, Pos0: 31, Base: 10000, NEOX: true},
+		{HeadDim: 128, NRot: 128, NHeads: 2, Rows: 1, Pos0: 1000, Base: 1000000, NEOX: true},
+	}
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(13, 14))
+		for _, p := range cases {
+			for _, withFF := range []bool{false, true} {
+				x := randF32(rng, p.Rows*p.NHeads*p.HeadDim)
+				ff := make([]float32, p.NRot/2)
+				for i := range ff {
+					ff[i] = 1
+					if withFF {
+						ff[i] = 1 + 7*rng.Float32()
+					}
+				}
+				xb := f32Buffer(t, c, x)
+				var ffs Span
+				if withFF {
+					ffs = f32Buffer(t, c, ff).All()
+				}
+				run(t, c, func(r *Recorder) error { return r.RoPE(xb.All(), ffs, p) })
+				want, tol := ropeRef(x, ff, p)
+				checkClose(t, fmt.Sprintf("rope %+v ff=%v", p, withFF), readF32(t, xb, len(x)), want, tol)
+			}
+		}
+	})
+}
+
+// ropeRef rotates x in float64 and returns per-element tolerances: the shader computes the angle
+// in f32 (pow within a few ulp, one product), so the angle is off by up to about 1e-6·pos radians
+// relative error budget; 2e-6·(pos+1) + 1e-5 covers that plus sin/cos error.
+func ropeRef(x, ff []float32, p RoPE) (want, tol []float64) {
+	want, tol = make([]float64, len(x)), make([]float64, len(x))
+	for i, v := range x {
+		want[i] = float64(v)
+	}
+	half := p.NRot / 2
+	for t := 0; t < p.Rows; t++ {
+		pos := float64(p.Pos0 + t)
+		for h := 0; h < p.NHeads; h++ {
+			base := (t*p.NHeads + h) * p.HeadDim
+			for i := 0; i < half; i++ {
+				theta := pos * math.Pow(float64(p.Base), -2*float64(i)/float64(p.NRot)) / float64(ff[i])
+				i0, i1 := base+2*i, base+2*i+1
+				if p.NEOX {
+					i0, i1 = base+i, base+i+half
+				}
+				a, b := float64(x[i0]), float64(x[i1])
+				want[i0] = a*math.Cos(theta) - b*math.Sin(theta)
+				want[i1] = a*math.Sin(theta) + b*math.Cos(theta)
+			}
+			for k := 0; k < p.HeadDim; k++ {
+				tol[base+k] = 2e-6*(pos+1) + 1e-5
+			}
+		}
+	}
+	return want, tol
+}
+
+// TestAttend checks causal attention with GQA over f32 and f16 caches: decode (one query) with
+// context lengths below, at and above one tile (128 tokens) and a cache larger than the context,
+// and prefill (several queries, each seeing one more token than the previous).
+func TestAttend(t *testing.T) {
+	cases := []Attention{
+		{NHeads: 4, NKV: 4, HeadDim: 64, T: 1, TMax: 1},
+		{NHeads: 6, NKV: 2, HeadDim: 48, T: 77, TMax: 100},
+		{NHeads: 8, NKV: 2, HeadDim: 128, T: 300, TMax: 301},
+		{NHeads: 2, NKV: 1, HeadDim: 256, T: 128, TMax: 130},
+		{NHeads: 4, NKV: 2, HeadDim: 32, T: 7, TMax: 9, Queries: 7},
+		{NHeads: 3, NKV: 1, HeadDim: 64, T: 140, TMax: 150, Queries: 13},
+	}
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(15, 16))
+		for _, kv := range []ggml.Type{ggml.TypeF32, ggml.TypeF16} {
+			for _, p := range cases {
+				p.KV, p.Scale = kv, float32(1/math.Sqrt(float64(p.HeadDim)))
+				n := p.NKV * p.TMax * p.HeadDim
+				kraw, k := randKV(rng, kv, n)
+				vraw, v := randKV(rng, kv, n)
+				nq := max(p.Queries, 1)
+				q := randF32(rng, nq*p.NHeads*p.HeadDim)
+				qb := f32Buffer(t, c, q)
+				kb, vb := newBuf(t, c, uint64(len(kraw))), newBuf(t, c, uint64(len(vraw)))
+				if err := kb.Write(0, kraw); err != nil {
+					t.Fatal(err)
+				}
+				if err := vb.Write(0, vraw); err != nil {
+					t.Fatal(err)
+				}
+				ob := newBuf(t, c, 4*uint64(len(q)))
+				run(t, c, func(r *Recorder) error { return r.Attend(qb.All(), kb.All(), vb.All(), ob.All(), p) })
+				want := attnRef(q, k, v, p)
+				// Outputs are convex combinations of values in [-1, 1]; scores are f32 dots of
+				// ≤256 terms and the online rescaling multiplies a few exp factors, so errors stay
+				// around 1e-6; 2e-5 leaves margin yet fails on any misplaced token or head.
+				checkClose(t, fmt.Sprintf("attention %v %+v", kv, p), readF32(t, ob, len(want)), want, []float64{2e-5})
+			}
+		}
+	})
+}
+
+// randKV returns n random cache values of type kv (f32 or f16) as bytes and values.
+func randKV(rng *rand.Rand, kv ggml.Type, n int) ([]byte, []float32) {
+	if kv == ggml.TypeF16 {
+		raw, v := make([]byte, 2*n), make([]float32, n)
+		for i := range v {
+			// Values in (-1, 1): a normal half with biased exponent below 15.
+			h := uint16(rng.IntN(2))<<15 | uint16(1+rng.IntN(14))<<10 | uint16(rng.IntN(1024))
+			binary.LittleEndian.PutUint16(raw[2*i:], h)
+			v[i] = halfToFloat(h)
+		}
+		return raw, v
+	}
+	v := randF32(rng, n)
+	return f32Bytes(v), v
+}
+
+// attnRef is causal softmax(q.K^T * scale) V per query and head in float64.
+func attnRef(q, k, v []float32, p Attention) []float64 {
+	D, nq := p.HeadDim, max(p.Queries, 1)
+	out := make([]float64, nq*p.NHeads*D)
+	for qh := 0; qh < nq*p.NHeads; qh++ {
+		i, h := qh/p.NHeads, qh%p.NHeads
+		g := h / (p.NHeads / p.NKV)
+		s := make([]float64, p.T-nq+1+i) // tokens query i sees
+		m := math.Inf(-1)
+		for t := range s {
+			for d := 0; d < D; d++ {
+				s[t] += float64(q[qh*D+d]) * float64(k[(g*p.TMax+t)*D+d])
+			}
+			s[t] *= float64(p.Scale)
+			m = math.Max(m, s[t])
+		}
+		sum := 0.0
+		for t := range s {
+			s[t] = math.Exp(s[t] - m)
+			sum += s[t]
+		}
+		for t := range s {
+			for d := 0; d < D; d++ {
+				out[qh*D+d] += s[t] / sum * float64(v[(g*p.TMax+t)*D+d])
+			}
+		}
+	}
+	return out
+}
+
+// TestKVStore writes single tokens and a run of tokens into f32 and f16 caches at scattered
+// slots and checks every slot:
+// written ones hold the source (f16: within one f16 ulp, since Vulkan lets the device round to
+// nearest or toward zero), the others keep their previous contents.
+func TestKVStore(t *testing.T) {
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(17, 18))
+		for _, kv := range []ggml.Type{ggml.TypeF32, ggml.TypeF16} {
+			p := KVStore{NKV: 3, HeadDim: 34, TMax: 9, KV: kv}
+			n := p.NKV * p.TMax * p.HeadDim
+			elem := 4
+			if kv == ggml.TypeF16 {
+				elem = 2
+			}
+			cache := newBuf(t, c, uint64(elem*n))
+			if err := cache.Write(0, make([]byte, elem*n)); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float64, n)
+			tol := make([]float64, n)
+			for _, w := range []struct{ pos, tokens int }{{0, 1}, {8, 0}, {3, 3}} { // Tokens 0 means 1
+				nt := max(w.tokens, 1)
+				src := randF32(rng, nt*p.NKV*p.HeadDim)
+				sb := f32Buffer(t, c, src)
+				p.Pos, p.Tokens = w.pos, w.tokens
+				run(t, c, func(r *Recorder) error { return r.KVStore(sb.All(), cache.All(), p) })
+				for tok := 0; tok < nt; tok++ {
+					for g := 0; g < p.NKV; g++ {
+						for d := 0; d < p.HeadDim; d++ {
+							i := (g*p.TMax+w.pos+tok)*p.HeadDim + d
+							want[i] = float64(src[(tok*p.NKV+g)*p.HeadDim+d])
+							if kv == ggml.TypeF16 {
+								tol[i] = math.Abs(want[i])/1024 + 1.0/(1<<24) // one f16 ulp
+							}
+						}
+					}
+				}
+			}
+			raw := make([]byte, elem*n)
+			if err := cache.Read(0, raw); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, n)
+			for i := range got {
+				if kv == ggml.TypeF16 {
+					got[i] = halfToFloat(binary.LittleEndian.Uint16(raw[2*i:]))
+				} else {
+					got[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+				}
+			}
+			checkClose(t, "kv store "+kv.String(), got, want, tol)
+		}
+	})
+}
