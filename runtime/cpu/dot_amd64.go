@@ -118,6 +118,12 @@ func dotF16AVX512(w *byte, x *float32, n int) float32
 func dotF16x4AVX512(w *byte, x *float32, xstride int, n int, out *[4]float32)
 
 //go:noescape
+func dotF16x4x2AVX512(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32)
+
+//go:noescape
+func dotBF16x4x2AVX512(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32)
+
+//go:noescape
 func dotBF16AVX512(w *byte, x *float32, n int) float32
 
 //go:noescape
@@ -149,10 +155,21 @@ var asmVariants = []asmVariant{
 	{"avx512", features.avx512, ggml.TypeIQ4_NL, pairFast(ggml.TypeIQ4_NL, 18, dotIQ4_NLAVX512), pairFast4(ggml.TypeIQ4_NL, 18, dotIQ4_NLx4AVX512)},
 }
 
+// rowPairVariants lists the kernels that multiply two weight rows by four activation rows.
+var rowPairVariants = []rowPairVariant{
+	{"avx512", features.avx512, ggml.TypeF16, halfFast42(dotF16x4x2AVX512, ggml.FP16ToFP32)},
+	{"avx512", features.avx512, ggml.TypeBF16, halfFast42(dotBF16x4x2AVX512, ggml.BF16ToFP32)},
+}
+
 func init() {
 	for _, v := range asmVariants {
 		if v.supported {
 			kernels[v.typ].fast, kernels[v.typ].fast4 = v.fast, v.fast4
+		}
+	}
+	for _, v := range rowPairVariants {
+		if v.supported {
+			kernels[v.typ].fast42 = v.fast42
 		}
 	}
 }
@@ -180,18 +197,18 @@ func q32MinFast(size int, kernel func(w *byte, qs *int8, d *float32, s *float32,
 // q32Fast4 adapts the matching four-token kernel.
 func q32Fast4(size int, kernel func(w *byte, qs *int8, xstride int, d *float32, dstride int, nb int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
 	return func(w []byte, xs []actRow, out *[4]float32) {
-		cols, nb := x4Args(xs)
+		nb, stride := x4Args(xs)
 		_ = w[nb*size-1]
-		kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d[0], 4*nb, nb, out)
+		kernel(&w[0], &xs[0].qs[0], stride, &xs[0].d[0], 4*(stride/32), nb, out)
 	}
 }
 
-// x4Args checks that four activation rows of cols quants with 32-element blocks are
-// consecutive in the scratch and returns the strides the four-token kernels take.
-func x4Args(xs []actRow) (cols, nb int) {
-	cols = len(xs[0].qs)
-	consecutive(xs[0].qs, xs[3].qs, cols)
-	return cols, cols / 32
+// x4Args checks that four activation rows (or column-tile views of them) with 32-element
+// blocks are equally spaced in the scratch and returns their block count and stride.
+func x4Args(xs []actRow) (nb, stride int) {
+	stride = xs[0].stride
+	consecutive(xs[0].qs, xs[3].qs, stride)
+	return len(xs[0].qs) / 32, stride
 }
 
 // consecutive panics unless row3 starts 3*stride elements after row0 in the same array: the
@@ -222,11 +239,11 @@ func iq4xsFast(w []byte, x *actRow) float32 {
 // activations.
 func kx4Fast(size int, kernel func(w *byte, qs *int8, xstride int, d *float32, dstride int, bsums *int16, bstride int, nb int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
 	return func(w []byte, xs []actRow, out *[4]float32) {
-		cols := len(xs[0].qs)
-		consecutive(xs[0].qs, xs[3].qs, cols)
-		nb := cols / 256
+		stride := xs[0].stride
+		consecutive(xs[0].qs, xs[3].qs, stride)
+		nb := len(xs[0].qs) / 256
 		_ = w[nb*size-1]
-		kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d[0], 4*nb, &xs[0].bsums[0], 2*cols/16, nb, out)
+		kernel(&w[0], &xs[0].qs[0], stride, &xs[0].d[0], 4*(stride/256), &xs[0].bsums[0], 2*(stride/16), nb, out)
 	}
 }
 
@@ -263,13 +280,13 @@ func halfDot(w []byte, x *actRow, step int, kernel func(w *byte, x *float32, n i
 
 // halfDot4 is halfDot for four consecutive activation rows.
 func halfDot4(w []byte, xs []actRow, out *[4]float32, step int, kernel func(w *byte, x *float32, xstride int, n int, out *[4]float32), conv func(uint16) float32) {
-	n := len(xs[0].f)
-	consecutive(xs[0].f, xs[3].f, n)
+	n, stride := len(xs[0].f), xs[0].stride
+	consecutive(xs[0].f, xs[3].f, stride)
 	m := n &^ (step - 1)
 	_ = w[2*n-1]
 	*out = [4]float32{}
 	if m > 0 {
-		kernel(&w[0], &xs[0].f[0], 4*n, m, out)
+		kernel(&w[0], &xs[0].f[0], 4*stride, m, out)
 	}
 	for i := m; i < n; i++ {
 		wv := conv(binary.LittleEndian.Uint16(w[2*i:]))
@@ -286,6 +303,28 @@ func halfFast(step int, kernel func(w *byte, x *float32, n int) float32, conv fu
 
 func halfFast4(step int, kernel func(w *byte, x *float32, xstride int, n int, out *[4]float32), conv func(uint16) float32) func([]byte, []actRow, *[4]float32) {
 	return func(w []byte, xs []actRow, out *[4]float32) { halfDot4(w, xs, out, step, kernel, conv) }
+}
+
+// halfFast42 adapts a two-row, four-token 16-bit-float kernel (16-element steps); the
+// elements past the last multiple of 16 are finished in Go.
+func halfFast42(kernel func(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32), conv func(uint16) float32) func(w0, w1 []byte, xs []actRow, out *[8]float32) {
+	return func(w0, w1 []byte, xs []actRow, out *[8]float32) {
+		n, stride := len(xs[0].f), xs[0].stride
+		consecutive(xs[0].f, xs[3].f, stride)
+		m := n &^ 15
+		_, _ = w0[2*n-1], w1[2*n-1]
+		*out = [8]float32{}
+		if m > 0 {
+			kernel(&w0[0], &w1[0], &xs[0].f[0], 4*stride, m, out)
+		}
+		for i := m; i < n; i++ {
+			a, b := conv(binary.LittleEndian.Uint16(w0[2*i:])), conv(binary.LittleEndian.Uint16(w1[2*i:]))
+			for t := range 4 {
+				out[t] += a * xs[t].f[i]
+				out[4+t] += b * xs[t].f[i]
+			}
+		}
+	}
 }
 
 // The AVX-512 kernels take blocks in pairs; an odd last block goes through the pure-Go kernel.
@@ -328,11 +367,12 @@ func pairFast(t ggml.Type, size int, kernel func(w *byte, qs *int8, d8 *float32,
 // pairFast4 adapts a four-token AVX-512 pair kernel.
 func pairFast4(t ggml.Type, size int, kernel func(w *byte, qs *int8, xstride int, d8 *float32, d8stride int, npairs int, out *[4]float32)) func([]byte, []actRow, *[4]float32) {
 	return func(w []byte, xs []actRow, out *[4]float32) {
-		cols, nb := x4Args(xs)
+		nb, stride := x4Args(xs)
 		_ = w[nb*size-1]
 		*out = [4]float32{}
 		if nb >= 2 {
-			kernel(&w[0], &xs[0].qs[0], cols, &xs[0].d8[0], cols, nb/2, out)
+			// d8 holds 8 float32s (32 bytes) per 32 elements: its stride in bytes is stride.
+			kernel(&w[0], &xs[0].qs[0], stride, &xs[0].d8[0], stride, nb/2, out)
 		}
 		if nb%2 == 1 {
 			for i := range out {

@@ -1,11 +1,12 @@
 #include "textflag.h"
 #include "dot_amd64.h"
 
-// AVX2/FMA dot products of one weight row with one activation row. Each returns the float32
-// sum; callers handle lengths that are not a multiple of the unrolled step in Go.
-//
-// Integer blocks use ggml's sign trick: VPMADDUBSW multiplies unsigned by signed bytes, so
-// |w| is multiplied by x carrying w's sign; pairs of products fit int16 because |x| <= 127.
+// AVX2/FMA kernels for the K-quants (Q2_K to Q6_K, Q8_K activations) and for F32 weights.
+// Each returns the float32 dot product of one weight row with one activation row (the x4
+// variants: with four). The K-quant quants are kept unsigned, so VPMADDUBSW takes them as its
+// unsigned operand directly (products of at most 63*127 pair up within int16); their signed
+// offsets and the minimums are applied once per block through the Q8_K block sums, and the
+// sub-block scales through VPMADDWD. The integer sums are exactly those of ggml's generic code.
 
 DATA lowNibbles<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
 DATA lowNibbles<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f

@@ -4,3 +4,6 @@ package cpu
 
 // asmVariants is empty: on this architecture every type uses the pure-Go kernels.
 var asmVariants []asmVariant
+
+// rowPairVariants is empty for the same reason.
+var rowPairVariants []rowPairVariant

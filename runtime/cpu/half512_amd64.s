@@ -97,6 +97,59 @@ done: \
 	VZEROUPPER \
 	RET
 
+// DOTHALF42Z: func(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32); two weight
+// rows times four activation rows: each activation vector is loaded once for both rows,
+// halving the loads per multiply-add. out holds row 0's four sums, then row 1's.
+#define DOTHALF42Z \
+	MOVQ w0+0(FP), SI \
+	MOVQ w1+8(FP), R9 \
+	MOVQ x+16(FP), DI \
+	MOVQ xstride+24(FP), R10 \
+	MOVQ n+32(FP), CX \
+	LEAQ (R10)(R10*2), R13 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15 \
+loop: \
+	CMPQ CX, $16 \
+	JLT  done \
+	WCVTZ((SI), Z0) \
+	WCVTZ((R9), Z1) \
+	VMOVUPS     (DI), Z2 \
+	VFMADD231PS Z2, Z0, Z8 \
+	VFMADD231PS Z2, Z1, Z12 \
+	VMOVUPS     (DI)(R10*1), Z3 \
+	VFMADD231PS Z3, Z0, Z9 \
+	VFMADD231PS Z3, Z1, Z13 \
+	VMOVUPS     (DI)(R10*2), Z4 \
+	VFMADD231PS Z4, Z0, Z10 \
+	VFMADD231PS Z4, Z1, Z14 \
+	VMOVUPS     (DI)(R13*1), Z5 \
+	VFMADD231PS Z5, Z0, Z11 \
+	VFMADD231PS Z5, Z1, Z15 \
+	ADDQ $32, SI \
+	ADDQ $32, R9 \
+	ADDQ $64, DI \
+	SUBQ $16, CX \
+	JMP  loop \
+done: \
+	MOVQ out+40(FP), DX \
+	ZHSUMTO(Z8, Y8, X8, (DX)) \
+	ZHSUMTO(Z9, Y9, X9, 4(DX)) \
+	ZHSUMTO(Z10, Y10, X10, 8(DX)) \
+	ZHSUMTO(Z11, Y11, X11, 12(DX)) \
+	ZHSUMTO(Z12, Y12, X12, 16(DX)) \
+	ZHSUMTO(Z13, Y13, X13, 20(DX)) \
+	ZHSUMTO(Z14, Y14, X14, 24(DX)) \
+	ZHSUMTO(Z15, Y15, X15, 28(DX)) \
+	VZEROUPPER \
+	RET
+
 #define WCVTZ(src, dst) VCVTPH2PS src, dst
 
 // func dotF16AVX512(w *byte, x *float32, n int) float32
@@ -106,6 +159,10 @@ TEXT ·dotF16AVX512(SB), NOSPLIT, $0-28
 // func dotF16x4AVX512(w *byte, x *float32, xstride int, n int, out *[4]float32)
 TEXT ·dotF16x4AVX512(SB), NOSPLIT, $0-40
 	DOTHALF4Z
+
+// func dotF16x4x2AVX512(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32)
+TEXT ·dotF16x4x2AVX512(SB), NOSPLIT, $0-48
+	DOTHALF42Z
 
 #undef WCVTZ
 #define WCVTZ(src, dst) VPMOVZXWD src, dst; VPSLLD $16, dst, dst
@@ -117,3 +174,7 @@ TEXT ·dotBF16AVX512(SB), NOSPLIT, $0-28
 // func dotBF16x4AVX512(w *byte, x *float32, xstride int, n int, out *[4]float32)
 TEXT ·dotBF16x4AVX512(SB), NOSPLIT, $0-40
 	DOTHALF4Z
+
+// func dotBF16x4x2AVX512(w0, w1 *byte, x *float32, xstride int, n int, out *[8]float32)
+TEXT ·dotBF16x4x2AVX512(SB), NOSPLIT, $0-48
+	DOTHALF42Z

@@ -23,6 +23,9 @@ type kernel struct {
 	// fast4 is assembly that multiplies one weight row by four consecutive activation rows of
 	// the scratch at once, reading and unpacking each weight block once; nil if none.
 	fast4 func(w []byte, xs []actRow, out *[4]float32)
+	// fast42 is assembly for two weight rows by four activation rows (each activation vector
+	// loaded once for both rows); nil if none. Only used where fast4 exists.
+	fast42 func(w0, w1 []byte, xs []actRow, out *[8]float32)
 }
 
 // kernels is indexed by ggml.Type; a nil dot means MatMul does not support the type.
@@ -52,6 +55,14 @@ type asmVariant struct {
 	typ       ggml.Type
 	fast      func(w []byte, x *actRow) float32
 	fast4     func(w []byte, xs []actRow, out *[4]float32)
+}
+
+// rowPairVariant is an assembly kernel for two weight rows by four activation rows.
+type rowPairVariant struct {
+	name      string
+	supported bool
+	typ       ggml.Type
+	fast42    func(w0, w1 []byte, xs []actRow, out *[8]float32)
 }
 
 // forceGeneric makes MatMul use the pure-Go kernels even where assembly exists; tests set it
@@ -97,11 +108,20 @@ type matmulJob struct {
 	n        int
 	act      actKind
 	dot      func(w []byte, x *actRow) float32
-	dot4     func(w []byte, xs []actRow, out *[4]float32) // nil: use dot for every token
-	rows     []actRow                                     // [n] the quantized activations
-	chunks   chunker                                      // over weight rows
-	out      [][16]float32                                // [threads] dot4 results; 64 bytes apart so workers do not share cache lines
+	dot4     func(w []byte, xs []actRow, out *[4]float32)      // nil: use dot for every token
+	dot42    func(w0, w1 []byte, xs []actRow, out *[8]float32) // nil: use dot4 for every row
+	rows     []actRow                                          // [n] the quantized activations
+	chunks   chunker                                           // over weight rows
+	out      [][16]float32                                     // [threads] dot4/dot42 results; 64 bytes apart so workers do not share cache lines
+	tile     int                                               // columns per dot4 call (Cols when not tiled)
+	views    [][4]actRow                                       // [threads] column-tile views of four activation rows
 }
+
+// prefillTile is the column tile of the four-token kernels, in elements of 8-bit activations
+// (float activations take half): four tokens' tile (quants plus repeated scales, 8 bytes per
+// column) then stays in a 32-48 KiB L1 data cache while weight rows stream past. A multiple of
+// 512, so every tile is whole 256-element blocks and whole AVX-512 block pairs. Tests lower it.
+var prefillTile = 2048
 
 // MatMul computes y[t*Rows + r] = dot(W row r, x[t*Cols : (t+1)*Cols]) for t in [0,n).
 // y: [n][Rows], x: [n][Cols]. Activations are first quantized to the weight type's dot type
@@ -122,29 +142,39 @@ func (p *Pool) MatMul(y []float32, w *Matrix, x []float32, n int) {
 			w.Rows, w.Cols, n, len(x), n*w.Cols, len(y), n*w.Rows))
 	}
 	k := kernelOf(w.Type)
-	dot, dot4 := k.dot, k.fast4
+	dot, dot4, dot42 := k.dot, k.fast4, k.fast42
 	if k.fast != nil && !forceGeneric {
 		dot = k.fast
 	}
-	if forceGeneric {
-		dot4 = nil
+	if forceGeneric || dot4 == nil {
+		dot4, dot42 = nil, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j := &p.mm
-	j.y, j.x, j.w, j.n, j.act, j.dot, j.dot4 = y, x, w, n, k.act, dot, dot4
+	j.y, j.x, j.w, j.n, j.act, j.dot, j.dot4, j.dot42 = y, x, w, n, k.act, dot, dot4, dot42
 	j.out = grow(j.out, p.threads)
+	j.views = grow(j.views, p.threads)
+	j.tile = w.Cols
+	if dot4 != nil && n >= 4 {
+		tile := prefillTile
+		if k.act == actF16 || k.act == actBF16 || k.act == actF32 {
+			tile /= 2
+		}
+		j.tile = min(w.Cols, tile)
+	}
 	j.rowBytes = len(w.Data) / w.Rows
 	j.rows = p.scratch.prepare(k.act, x, n, w.Cols)
 	if k.act != actF32 {
 		p.parallel(n, p.mmQuant)
 	}
 	// Chunks of rows small enough for a slow thread not to hold the others up and, when
-	// several tokens reuse them, to stay in L2 (256 KiB); large enough that taking one costs
-	// nothing next to computing it.
+	// several tokens reuse them, for their column tile to stay in L2 (256 KiB); large enough
+	// that taking one costs nothing next to computing it.
 	chunk := max(4, (w.Rows+8*p.threads-1)/(8*p.threads))
-	if n > 1 {
-		chunk = max(4, min(chunk, (256<<10)/j.rowBytes))
+	if dot4 != nil && n >= 4 {
+		tileBytes := j.tile / w.Type.BlockSize() * w.Type.TypeSize()
+		chunk = max(4, min(chunk, (256<<10)/tileBytes))
 	}
 	j.chunks.reset(w.Rows, chunk)
 	p.parallel(p.threads, p.mmRun)
@@ -161,10 +191,11 @@ func (p *Pool) quantizeTokens(lo, hi int) {
 }
 
 // matmulRows takes chunks of weight rows until none is left and multiplies each row by every
-// activation vector. Tokens are the outer loop within a chunk: four activation rows (a few
-// KiB) stay in L1 while the chunk's weight rows (sized to stay in L2) stream past them; the
-// other order would re-read all n activation rows from L2 for every weight row. It runs once
-// per thread; worker is the thread's index in [0, Threads()).
+// activation vector. With the four-token kernels the loops are blocked like a GEMM: for each
+// column tile, four activation rows (their tile: a few KiB) stay in L1 while the chunk's weight
+// rows stream past them from L2, so each weight byte comes from memory once and each
+// activation byte from L3 once per chunk. It runs once per thread; worker is the thread's index
+// in [0, Threads()).
 func (p *Pool) matmulRows(worker, _ int) {
 	j := &p.mm
 	rb, rows, data := j.rowBytes, j.w.Rows, j.w.Data
@@ -176,13 +207,12 @@ func (p *Pool) matmulRows(worker, _ int) {
 		}
 		t := 0
 		if j.dot4 != nil {
-			for ; t+4 <= j.n; t += 4 {
-				xs := j.rows[t : t+4]
-				for r := lo; r < hi; r++ {
-					j.dot4(data[r*rb:(r+1)*rb], xs, out)
-					for i, v := range out {
-						j.y[(t+i)*rows+r] = v
-					}
+			// Column tiles outermost: one tile of all n activation rows stays in L2 while
+			// the chunk's weight rows (that tile of them) are reused for every four tokens.
+			for k0 := 0; k0 < j.w.Cols; k0 += j.tile {
+				k1 := min(k0+j.tile, j.w.Cols)
+				for t = 0; t+4 <= j.n; t += 4 {
+					p.rowsTimesFour(worker, t, lo, hi, k0, k1, out)
 				}
 			}
 		}
@@ -192,5 +222,49 @@ func (p *Pool) matmulRows(worker, _ int) {
 				j.y[t*rows+r] = j.dot(data[r*rb:(r+1)*rb], x)
 			}
 		}
+	}
+}
+
+// rowsTimesFour multiplies columns [k0,k1) of weight rows [lo,hi) by activation rows
+// t..t+3 with the four-token kernel (two rows at a time where a row-pair kernel exists),
+// setting y for the first column tile and adding to it for the others.
+func (p *Pool) rowsTimesFour(worker, t, lo, hi, k0, k1 int, out *[4]float32) {
+	j := &p.mm
+	rb, data := j.rowBytes, j.w.Data
+	xs := j.rows[t : t+4]
+	if k1-k0 < j.w.Cols {
+		v := &j.views[worker]
+		for i := range v {
+			v[i] = j.rows[t+i].view(k0, k1)
+		}
+		xs = v[:]
+	}
+	bs, ts := j.w.Type.BlockSize(), j.w.Type.TypeSize()
+	b0, b1 := k0/bs*ts, k1/bs*ts
+	r := lo
+	if j.dot42 != nil {
+		out8 := (*[8]float32)(j.out[worker][:8])
+		for ; r+2 <= hi; r += 2 {
+			j.dot42(data[r*rb+b0:r*rb+b1], data[(r+1)*rb+b0:(r+1)*rb+b1], xs, out8)
+			for i, v := range out8 {
+				p.store(t+i%4, r+i/4, v, k0 == 0)
+			}
+		}
+	}
+	for ; r < hi; r++ {
+		j.dot4(data[r*rb+b0:r*rb+b1], xs, out)
+		for i, v := range out {
+			p.store(t+i, r, v, k0 == 0)
+		}
+	}
+}
+
+// store sets (first column tile) or adds to y for token t, weight row r.
+func (p *Pool) store(t, r int, v float32, first bool) {
+	j := &p.mm
+	if first {
+		j.y[t*j.w.Rows+r] = v
+	} else {
+		j.y[t*j.w.Rows+r] += v
 	}
 }

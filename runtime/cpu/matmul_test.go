@@ -139,6 +139,32 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
+// TestMatMulTiled runs the four-token kernels over several column tiles (a lowered
+// prefillTile) whose partial sums are added up, including last tiles with an odd number of
+// 32-element blocks and float rows whose tiles are not a multiple of the vector width.
+func TestMatMulTiled(t *testing.T) {
+	pool := NewPool(2)
+	defer pool.Close()
+	rng := rand.New(rand.NewSource(6))
+	defer func(saved int) { prefillTile = saved }(prefillTile)
+	prefillTile = 512
+	for _, typ := range allTypes {
+		if kernels[typ].fast4 == nil {
+			continue
+		}
+		cols := 3*512 + 3*32 // last tile: 3 blocks of 32
+		switch {
+		case typ.BlockSize() == 256:
+			cols = 3*512 + 256
+		case typ.BlockSize() == 1:
+			cols = 3*512 + 104 // float tiles are 256 wide: the last one is 104
+		}
+		t.Run(typ.String(), func(t *testing.T) {
+			checkMatMul(t, pool, rng, typ, 7, cols, 9)
+		})
+	}
+}
+
 func implName() string {
 	if forceGeneric {
 		return "generic"
@@ -271,6 +297,47 @@ func q81Correction(w *Matrix, row int, x *actRow, k actKind) float64 {
 		c += m * (float64(x.s[b]) - float64(x.d[b])*float64(sum))
 	}
 	return c
+}
+
+// TestRowPairMatchesGeneric compares the two-row, four-token kernels with the pure-Go oracle
+// on row lengths with and without a tail past the last 16 elements.
+func TestRowPairMatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	for _, v := range rowPairVariants {
+		if !v.supported {
+			continue
+		}
+		k := &kernels[v.typ]
+		for _, cols := range []int{16, 40, 1024, 1031} {
+			t.Run(fmt.Sprintf("%s/%s/%d", v.name, v.typ, cols), func(t *testing.T) {
+				w := randMatrix(rng, v.typ, 2, cols)
+				wf := make([]float32, 2*cols)
+				if err := ggml.Dequantize(v.typ, w.Data, wf); err != nil {
+					t.Fatal(err)
+				}
+				var s scratch
+				x := randVec(rng, 4*cols)
+				rows := s.prepare(k.act, x, 4, cols)
+				for i := range rows {
+					quantizeAct(k.act, x[i*cols:(i+1)*cols], &rows[i])
+				}
+				var out [8]float32
+				w0, w1 := w.Data[:len(w.Data)/2], w.Data[len(w.Data)/2:]
+				v.fast42(w0, w1, rows, &out)
+				for i, got := range out {
+					wr, wfr := w0, wf[:cols]
+					if i >= 4 {
+						wr, wfr = w1, wf[cols:]
+					}
+					want := k.dot(wr, &rows[i%4])
+					// Same products summed in another order, as in TestMatMul.
+					if tol := 1e-5*magnitude(wfr, k.act, &rows[i%4]) + 1e-30; math.Abs(float64(got-want)) > tol {
+						t.Fatalf("row %d token %d: %g, generic %g (diff %g > %g)", i/4, i%4, got, want, got-want, tol)
+					}
+				}
+			})
+		}
+	}
 }
 
 // TestQuantizeActMatchesGGML checks the activation quantizers against ggml's reference

@@ -29,6 +29,27 @@ type actRow struct {
 	d8    []float32 // actQ8_0, actQ8_1: [cols/32][8] each block scale repeated 8 times, for AVX-512
 	s     []float32 // actQ8_1: [cols/32] d*sum(qs) of each block, rounded through half precision
 	bsums []int16   // actQ8K: [cols/16] sums of each 16 consecutive quants
+	// stride is the distance in elements from this row's start to the next row's in the
+	// scratch (or in x for actF32): the full row length, also in column-tile views.
+	stride int
+}
+
+// view returns the part of r for columns [k0,k1), which must be block-aligned.
+func (r *actRow) view(k0, k1 int) actRow {
+	v := actRow{stride: r.stride}
+	if r.f != nil {
+		v.f = r.f[k0:k1]
+	}
+	if r.qs != nil {
+		v.qs = r.qs[k0:k1]
+	}
+	switch {
+	case r.bsums != nil: // Q8_K
+		v.d, v.bsums = r.d[k0/256:k1/256], r.bsums[k0/16:k1/16]
+	case r.d != nil: // Q8_0, Q8_1
+		v.d, v.d8, v.s = r.d[k0/32:k1/32], r.d8[k0/4:k1/4], r.s[k0/32:k1/32]
+	}
+	return v
 }
 
 // scratch is the pool-owned memory activations are quantized into; it only grows. The rows
@@ -68,7 +89,7 @@ func (s *scratch) prepare(k actKind, x []float32, n, cols int) []actRow {
 	}
 	for t := range s.rows {
 		r := &s.rows[t]
-		*r = actRow{}
+		*r = actRow{stride: cols}
 		switch k {
 		case actF32:
 			r.f = x[t*cols : (t+1)*cols]
