@@ -127,13 +127,14 @@ func TestRunBatchStopAndErrors(t *testing.T) {
 }
 
 // BenchmarkRunBatch measures aggregate generation throughput of continuous batching on the
-// synthetic Llama-3.2-1B shape: 16 requests of 16 prompt and 16 generated tokens, at 1, 4 and
-// 16 slots. tok/s counts generated tokens; the ratio between slot counts is the point.
+// synthetic Llama-3.2-1B shape: 16 requests of 4 prompt and 32 generated tokens (so decoding,
+// not prompt processing, dominates), at 1, 4 and 16 slots. tok/s counts generated tokens; the
+// ratio between slot counts is the point.
 func BenchmarkRunBatch(b *testing.B) {
 	m := loadSynth(b, "llama3.2-1b", ggml.TypeQ4_0)
 	prompts := make([][]int32, 16)
 	for i := range prompts {
-		for j := 0; j < 16; j++ {
+		for j := 0; j < 4; j++ {
 			prompts[i] = append(prompts[i], int32(1000+i*16+j))
 		}
 	}
@@ -141,7 +142,7 @@ func BenchmarkRunBatch(b *testing.B) {
 		b.Run(fmt.Sprintf("parallel=%d", parallel), func(b *testing.B) {
 			tokens := 0
 			for i := 0; i < b.N; i++ {
-				for _, r := range runAll(b, m, parallel, prompts, func(int) GenerateOptions { return GenerateOptions{MaxTokens: 16} }) {
+				for _, r := range runAll(b, m, parallel, prompts, func(int) GenerateOptions { return GenerateOptions{MaxTokens: 32} }) {
 					tokens += len(r.Tokens)
 				}
 			}
