@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+
+	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
 
 // DenseTail holds a layer's tokens added after prefill, stored dense: decoding never compresses
@@ -215,7 +217,7 @@ func (s *Scratch) accumulate(n, G, D int, scale float32, v []float32) {
 		for r, x := range lg {
 			p := expNonPos(x - s.m[g])
 			s.l[g] += p
-			axpy(acc, p, v[r*D:(r+1)*D])
+			cpu.Axpy(acc, p, v[r*D:(r+1)*D])
 		}
 	}
 }
@@ -241,7 +243,7 @@ func denseLogits(out, q, k []float32, n, d, G int) {
 	for r := range n {
 		kr := k[r*d : (r+1)*d]
 		for g := range G {
-			out[g*block+r] = dot32(q[g*d:(g+1)*d], kr)
+			out[g*block+r] = cpu.Dot(q[g*d:(g+1)*d], kr)
 		}
 	}
 }
@@ -318,31 +320,6 @@ func (k *SparKKeys) logits(c *CompressedLayer, i, t0, n, kp, sp int, s *Scratch,
 		}
 	}
 	return kp, sp
-}
-
-// dot32 is a float32 dot product with four independent accumulators.
-func dot32(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	j := 0
-	for ; j+4 <= len(a); j += 4 {
-		s0 += a[j] * b[j]
-		s1 += a[j+1] * b[j+1]
-		s2 += a[j+2] * b[j+2]
-		s3 += a[j+3] * b[j+3]
-	}
-	for ; j < len(a); j++ {
-		s0 += a[j] * b[j]
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// axpy computes y += a·x.
-func axpy(y []float32, a float32, x []float32) {
-	x = x[:len(y)]
-	for j := range y {
-		y[j] += a * x[j]
-	}
 }
 
 // Validate checks that the layer's arrays are consistent (shapes, SparK stream lengths and

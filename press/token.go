@@ -3,6 +3,8 @@ package press
 import (
 	"fmt"
 	"math"
+
+	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
 
 // snapScores computes SnapKV's token scores (spec 4.2) with window w and pooling width k:
@@ -35,7 +37,7 @@ func snapScores(in *Input, w, k int) ([]float64, error) {
 			for t := range row {
 				// The w·T dot products dominate the press: float32 products are twice as fast
 				// and use < 0.5% of the README's score tolerance; the softmax stays float64.
-				row[t] = float64(dot32(qr, kh[t*D:(t+1)*D])) * scale
+				row[t] = float64(cpu.Dot(qr, kh[t*D:(t+1)*D])) * scale
 			}
 			softmaxInPlace(row)
 			for t := range s {

@@ -2,8 +2,10 @@ package cpu
 
 // The non-matmul operations of a transformer block on float32 rows: RMSNorm, RoPE, softmax,
 // SwiGLU, residual add, bias add, embedding lookup and single-head attention over a dense f32 or
-// f16 key/value history. They are plain loops: each costs O(n) per token against the O(n²) of
-// the matmuls, so clarity wins over speed here.
+// f16 key/value history. Most are plain loops: each costs O(n) per token against the O(n²) of
+// the matmuls, so clarity wins over speed. Attention is the exception: at long context its
+// reads of the cache dominate decode, so its inner loops (scores, softmax weights and the
+// weighted sum of values) have assembly versions where the CPU allows (attend_amd64.s).
 
 import (
 	"fmt"
@@ -148,39 +150,186 @@ func Embed(y []float32, w *Matrix, id int32) error {
 // MaxHeadDim is the largest head size the attention ops support (models use at most 256).
 const MaxHeadDim = 512
 
-// maxGroup is how many query heads the attention handles in one sweep over the keys; larger
-// GQA groups are split, re-reading the keys for each part.
-const maxGroup = 16
+// quad is how many query heads the attention kernels handle together: each key and value row
+// is loaded (and, for f16, converted) once for four heads. A group that is not a multiple of
+// four is finished with zero-padded heads.
+const quad = 4
+
+// attendBlock is the number of positions whose scores are computed before one online-softmax
+// update: the block's keys and values stay in L1 between the score and accumulation passes, and
+// the per-call overhead of the kernels is paid once per block, not per position.
+const attendBlock = 256
+
+// kernelSet names an implementation of the attention kernels.
+type kernelSet string
+
+// kernelsGo is the pure-Go kernels below: the fallback where no assembly runs and the reference
+// the assembly is tested against.
+const kernelsGo kernelSet = "generic"
+
+// attendUse is the kernel set the attention ops use: the last of attendKernels (the sets this
+// CPU runs, pure Go first; attend_amd64.go, attend_other.go), unless a test or benchmark picks
+// another to compare them.
+var attendUse = attendKernels[len(attendKernels)-1]
+
+// The hot loops of decode attention over one block of n cached rows are scoresF16 and
+// scoresF32, which set s[r][h] = q[h]·k[r]; kvSoftmax, which turns the scores into weights
+// (softmaxRows); and accumF16 and accumF32, which add Σ_r p[r][h]·v[r] to o[h]
+// (s, p: [n][quad]; q, o: [quad][d]; k, v: [n][d]). They are defined per architecture
+// (attend_amd64.go, attend_other.go) and called directly, not through func values, so that the
+// block buffers stay on the stack; kvScores and kvAccum pick them by element type.
+
+func kvScores[E uint16 | float32](s, q []float32, k []E, d int) {
+	switch k := any(k).(type) {
+	case []uint16:
+		scoresF16(s, q, k, d)
+	case []float32:
+		scoresF32(s, q, k, d)
+	}
+}
+
+func kvAccum[E uint16 | float32](o, p []float32, v []E, d int) {
+	switch v := any(v).(type) {
+	case []uint16:
+		accumF16(o, p, v, d)
+	case []float32:
+		accumF32(o, p, v, d)
+	}
+}
 
 // AttendF32 computes attention for the g query heads that share one key/value head:
 // out[h] = Σ_j softmax_j(scale · q[h]·k_j) v_j over the n cached positions.
 // out, q: [g][headDim]; k, v: [n][headDim]. It never allocates.
 func AttendF32(out, q []float32, headDim int, k, v []float32, scale float32) {
-	d := headDim
-	for h := 0; h < len(q)/d; h += maxGroup {
-		var st onlineSoftmax
-		hs := st.start(out, q, d, h)
-		for j := 0; j < len(k)/d; j++ {
-			st.add(hs, k[j*d:(j+1)*d], v[j*d:(j+1)*d], scale)
-		}
-		st.finish()
-	}
+	attend(out, q, headDim, k, v, scale)
 }
 
 // AttendF16 is AttendF32 over keys and values stored as IEEE half-precision bit patterns. Each
-// key and value row is converted once and used by all the group's query heads, which is what
-// makes GQA cheap here.
+// key and value row is converted once per four query heads of the group, which is what makes
+// GQA cheap here.
 func AttendF16(out, q []float32, headDim int, k, v []uint16, scale float32) {
-	d := headDim
-	var kb, vb [MaxHeadDim]float32
-	for h := 0; h < len(q)/d; h += maxGroup {
-		var st onlineSoftmax
-		hs := st.start(out, q, d, h)
-		for j := 0; j < len(k)/d; j++ {
-			st.add(hs, fromF16(kb[:d], k[j*d:(j+1)*d]), fromF16(vb[:d], v[j*d:(j+1)*d]), scale)
+	attend(out, q, headDim, k, v, scale)
+}
+
+// attend runs the group's heads four at a time; a last partial quad goes through zero-padded
+// copies (a zero query scores 0 everywhere and its output is discarded).
+func attend[E uint16 | float32](out, q []float32, d int, k, v []E, scale float32) {
+	g := len(q) / d
+	for h := 0; h < g; h += quad {
+		hs := min(quad, g-h)
+		o, qh := out[h*d:(h+hs)*d], q[h*d:(h+hs)*d]
+		if hs == quad {
+			attendQuad(o, qh, d, k, v, scale)
+		} else {
+			attendPartial(o, qh, d, k, v, scale)
 		}
-		st.finish()
 	}
+}
+
+// attendPartial is attendQuad for fewer than four heads. It is a separate function so that the
+// padded copies are only cleared when needed.
+func attendPartial[E uint16 | float32](out, q []float32, d int, k, v []E, scale float32) {
+	var qp, op [quad * MaxHeadDim]float32 // [quad][d]
+	copy(qp[:], q)
+	attendQuad(op[:quad*d], qp[:quad*d], d, k, v, scale)
+	copy(out, op[:len(out)])
+}
+
+// attendQuad is the streaming softmax of four query heads (out, q: [quad][d]) over the rows of
+// k and v ([n][d]), a block at a time: each head keeps its running maximum and sum, and a block
+// that raises the maximum rescales what the head has accumulated, so no buffer of n scores is
+// needed.
+func attendQuad[E uint16 | float32](out, q []float32, d int, k, v []E, scale float32) {
+	var s [attendBlock * quad]float32 // [block][quad]: scores, then softmax weights
+	var m, sum [quad]float32
+	for h := range m {
+		m[h] = float32(math.Inf(-1))
+	}
+	clear(out)
+	n := min(len(k), len(v)) / d
+	for r0 := 0; r0 < n; r0 += attendBlock {
+		nb := min(attendBlock, n-r0)
+		sb := s[:nb*quad]
+		kvScores(sb, q, k[r0*d:(r0+nb)*d], d)
+		f := kvSoftmax(sb, scale, &m, &sum)
+		for h, fh := range f {
+			if fh != 1 {
+				o := out[h*d : (h+1)*d]
+				for i := range o {
+					o[i] *= fh
+				}
+			}
+		}
+		kvAccum(out, sb, v[r0*d:(r0+nb)*d], d)
+	}
+	for h := range quad {
+		if sum[h] > 0 {
+			inv := 1 / sum[h]
+			o := out[h*d : (h+1)*d]
+			for i := range o {
+				o[i] *= inv
+			}
+		}
+	}
+}
+
+// softmaxRows turns the raw scores s ([nb][quad]) of one block into unnormalised weights
+// exp(scale·s − m[h]) after raising each head's running maximum m[h] to the block's. It returns
+// the factors f[h] = exp(old m[h] − new m[h]) (1 if the maximum did not change, 0 for the first
+// block) by which the head's accumulated output must be rescaled, and updates the running sums
+// to sum[h]·f[h] + the block's weights. It is the pure-Go kvSoftmax.
+func softmaxRows(s []float32, scale float32, m, sum *[quad]float32) (f [quad]float32) {
+	for h := range quad {
+		bm := m[h]
+		for r := h; r < len(s); r += quad {
+			s[r] *= scale
+			bm = max(bm, s[r])
+		}
+		f[h] = Exp32(m[h] - bm)
+		m[h] = bm
+		var bs float32
+		for r := h; r < len(s); r += quad {
+			e := Exp32(s[r] - bm)
+			s[r] = e
+			bs += e
+		}
+		sum[h] = sum[h]*f[h] + bs
+	}
+	return f
+}
+
+// scoreRows adds to s[r][h] the part of q[h]·k[r] over columns lo..d-1, for the
+// n = len(s)/quad rows. s: [n][quad]; q: [quad][d]; k: [n][d]. The assembly kernels use it for
+// the columns past the last multiple of their vector width. A half-precision row is converted
+// once for the four heads.
+func scoreRows[E uint16 | float32](s, q []float32, k []E, d, lo int) {
+	var buf [MaxHeadDim]float32
+	for r := range len(s) / quad {
+		row := rowF32(buf[:], k[r*d+lo:(r+1)*d])
+		for h := range quad {
+			s[r*quad+h] += kvDot(q[h*d+lo:(h+1)*d], row)
+		}
+	}
+}
+
+// accumRows adds Σ_r p[r][h]·v[r] to o[h] over columns lo..d-1, for the n = len(p)/quad rows.
+// o: [quad][d]; p: [n][quad]; v: [n][d].
+func accumRows[E uint16 | float32](o, p []float32, v []E, d, lo int) {
+	var buf [MaxHeadDim]float32
+	for r := range len(p) / quad {
+		row := rowF32(buf[:], v[r*d+lo:(r+1)*d])
+		for h := range quad {
+			kvAxpy(o[h*d+lo:(h+1)*d], p[r*quad+h], row)
+		}
+	}
+}
+
+// rowF32 returns src as float32s: src itself if it is float32, else converted into buf.
+func rowF32[E uint16 | float32](buf []float32, src []E) []float32 {
+	if f, ok := any(src).([]float32); ok {
+		return f
+	}
+	return fromF16(buf[:len(src)], any(src).([]uint16))
 }
 
 // fromF16 converts src into dst and returns dst.
@@ -190,60 +339,6 @@ func fromF16(dst []float32, src []uint16) []float32 {
 		dst[i] = ggml.FP16ToFP32(h)
 	}
 	return dst
-}
-
-// onlineSoftmax is the streaming softmax of up to maxGroup query heads over the key/value rows
-// fed to add: each head keeps its running maximum and sum, and a new maximum rescales what the
-// head has accumulated, so no buffer of n scores is needed.
-type onlineSoftmax struct {
-	out, q []float32 // [heads][d] of this part of the group
-	d      int
-	m, sum [maxGroup]float32
-}
-
-// start takes the heads h..min(h+maxGroup, g)-1 of out and q ([g][d]), clears their output and
-// returns how many heads it took.
-func (s *onlineSoftmax) start(out, q []float32, d, h int) int {
-	hs := min(maxGroup, len(q)/d-h)
-	s.out, s.q, s.d = out[h*d:(h+hs)*d], q[h*d:(h+hs)*d], d
-	clear(s.out)
-	for i := 0; i < hs; i++ {
-		s.m[i] = float32(math.Inf(-1))
-	}
-	return hs
-}
-
-// add folds one position's key row k and value row v ([d]) into the first hs heads.
-func (s *onlineSoftmax) add(hs int, k, v []float32, scale float32) {
-	d := s.d
-	for h := 0; h < hs; h++ {
-		o := s.out[h*d : (h+1)*d]
-		sc := kvDot(s.q[h*d:(h+1)*d], k) * scale
-		if sc > s.m[h] {
-			r := Exp32(s.m[h] - sc) // 0 for the first position
-			s.sum[h] *= r
-			for i := range o {
-				o[i] *= r
-			}
-			s.m[h] = sc
-		}
-		w := Exp32(sc - s.m[h])
-		s.sum[h] += w
-		kvAxpy(o, w, v)
-	}
-}
-
-// finish divides each head's output by its sum of weights.
-func (s *onlineSoftmax) finish() {
-	d := s.d
-	for h := 0; h < len(s.out)/d; h++ {
-		if s.sum[h] > 0 {
-			inv := 1 / s.sum[h]
-			for i := h * d; i < (h+1)*d; i++ {
-				s.out[i] *= inv
-			}
-		}
-	}
 }
 
 // kvDot returns a·b. Four independent partial sums let the CPU overlap the additions instead
