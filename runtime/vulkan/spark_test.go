@@ -1,0 +1,666 @@
+//go:build cgo
+
+package vulkan
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sparkrun/sparkrun/ggml"
+	"github.com/sparkrun/sparkrun/press"
+)
+
+// pressCase is the part of a press golden case (press/testdata/cases/*.json.gz, format in that
+// folder's README) that builds the press's compressed layer and its decode queries.
+type pressCase struct {
+	Shape struct {
+		H, Hkv, T, D, Wp, L int
+	} `json:"shape"`
+	Params   map[string]any       `json:"params"`
+	Inputs   map[string][]float64 `json:"inputs"`
+	Expected struct {
+		// DecodeOutput is the float64 reference's attention output on the compressed cache for
+		// the decode queries.
+		DecodeOutput []float64 `json:"decode_output"` // [H][L][D]
+	} `json:"expected"`
+}
+
+// casesDir is where the press keeps its golden cases (inside the repository).
+const casesDir = "../../press/testdata/cases"
+
+func loadPressCase(t *testing.T, path string) *pressCase {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var c pressCase
+	if err := json.NewDecoder(zr).Decode(&c); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return &c
+}
+
+// compress runs the case's press on its inputs. An unknown parameter fails the test, so a case
+// the mapping cannot express is never silently run with defaults.
+func (c *pressCase) compress(t *testing.T) *press.CompressedLayer {
+	t.Helper()
+	var o press.Options
+	var name string
+	num := func(v any) float64 {
+		if v == nil {
+			return 0
+		}
+		return v.(float64)
+	}
+	s := c.Shape
+	in := &press.Input{
+		KV:          press.LayerKV{NKVHeads: s.Hkv, T: s.T, HeadDim: s.D, K: f32s(c.Inputs["keys"]), V: f32s(c.Inputs["values"])},
+		Window:      press.Queries{NHeads: s.H, W: s.Wp, HeadDim: s.D, Q: f32s(c.Inputs["q_prefill"])},
+		RoPEInvFreq: c.Inputs["rope_inv_freq"],
+	}
+	for k, v := range c.Params {
+		switch k {
+		case "press":
+			name = v.(string)
+		case "key_ratio":
+			o.KeyRatio = num(v)
+		case "value_ratio", "cumulative_p":
+			// Value pruning is off in every case and the press hard-codes top-p's p; the press's
+			// own golden test checks both.
+		case "budget":
+			o.Budget = int(num(v))
+		case "token_ratio":
+			o.TokenRatio = num(v)
+		case "recovery":
+			o.Recovery = v.(string)
+		case "mode":
+			o.Mode = v.(string)
+		case "threshold_ratio":
+			o.ThresholdRatio = num(v)
+		case "spark_window":
+			o.SparKWindow = int(num(v))
+		case "think_window":
+			o.ThinKWindow = int(num(v))
+		case "snap_window":
+			o.SnapWindow = int(num(v))
+		case "kernel_size":
+			o.KernelSize = int(num(v))
+		case "beta":
+			o.Beta = num(v)
+		case "layer_idx":
+			in.LayerIdx = int(num(v))
+		case "n_layers":
+			in.NLayers = int(num(v))
+		case "n_sink":
+			o.NSink = int(num(v))
+		case "n_future":
+			o.NFuture = int(num(v))
+		case "use_covariance":
+			o.NoCovariance = !v.(bool)
+		case "use_vnorm":
+			o.NoVNorm = !v.(bool)
+		case "epsilon":
+			o.Epsilon = num(v)
+		default:
+			t.Fatalf("unknown press parameter %q = %v", k, v)
+		}
+	}
+	if q, ok := c.Inputs["q_prerope"]; ok {
+		in.PreRoPE = press.Queries{NHeads: s.H, W: len(q) / (s.H * s.D), HeadDim: s.D, Q: f32s(q)}
+	}
+	if a, ok := c.Inputs["attention_probs"]; ok { // [H][T][T] causal probabilities: column sums
+		in.ObservedColSums = make([]float64, s.H*s.T)
+		for h := range s.H {
+			for r := range s.T {
+				for tk := range s.T {
+					in.ObservedColSums[h*s.T+tk] += a[(h*s.T+r)*s.T+tk]
+				}
+			}
+		}
+	}
+	return mustCompress(t, name, o, in)
+}
+
+// decodeQuery returns the case's decode query l (q_decode is [H][L][D]) as [H][D].
+func (c *pressCase) decodeQuery(l int) []float32 {
+	s := c.Shape
+	q := make([]float32, s.H*s.D)
+	for h := range s.H {
+		for j := range s.D {
+			q[h*s.D+j] = float32(c.Inputs["q_decode"][(h*s.L+l)*s.D+j])
+		}
+	}
+	return q
+}
+
+// mustCompress runs press name with o on in and returns its layer.
+func mustCompress(t testing.TB, name string, o press.Options, in *press.Input) *press.CompressedLayer {
+	t.Helper()
+	p, err := press.New(name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Compress(in)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return res.Layer
+}
+
+// attendCase is one decode step to check: a compressed layer, a tail and queries.
+type attendCase struct {
+	name   string
+	layer  *press.CompressedLayer
+	tail   *press.DenseTail
+	tail16 bool        // upload the tail as f16 (its values are f16-rounded)
+	q      [][]float32 // [steps][n_heads][head_dim]
+	nHeads int
+}
+
+// randTail returns a tail of n random tokens, rounded to dt, with spare capacity (so the kernel
+// must use the capacity stride, not the length).
+func randTail(t testing.TB, rng *rand.Rand, nKV, D, n int, dt press.DType) *press.DenseTail {
+	tl := press.NewDenseTail(nKV, D, n+3)
+	round := func(xs []float32) []float32 {
+		for i, x := range xs {
+			xs[i] = dt.Round(x)
+		}
+		return xs
+	}
+	for range n {
+		if err := tl.Append(round(randNorm(rng, nKV*D)), round(randNorm(rng, nKV*D))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tl
+}
+
+// randNorm returns n standard normal values.
+func randNorm(rng *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(rng.NormFloat64())
+	}
+	return v
+}
+
+// checkAttend uploads each case's layer and tail, runs AttendCompressed for every query and
+// compares with press.CompressedLayer.Attend (the CPU decode kernel). Both are float32 online
+// softmaxes over the same stored numbers and differ only in summation order (logits carry about
+// D·2^-24 of the summed |q_j·k_j|), so outputs agree to a few 1e-6·max|V| (measured: at most
+// 3.1e-6 absolute, max|V| ≈ 3-4); 1e-4·max|V| leaves a wide margin, while one wrong record (a
+// flipped sign, a misplaced kept value, a stream shifted by one) moves logits by O(0.1) and fails
+// it (checked by breaking the shader on purpose).
+func checkAttend(t *testing.T, c *Context, cases []attendCase) {
+	t.Helper()
+	for _, ac := range cases {
+		l := ac.layer
+		dl, err := c.UploadCompressed(l)
+		if err != nil {
+			t.Fatalf("%s: %v", ac.name, err)
+		}
+		var tail DenseTail
+		if ac.tail != nil && ac.tail.Len > 0 {
+			// V follows K without padding, so the kernel must use both element offsets.
+			n, dt, tt, es := uint64(len(ac.tail.K)), press.F32, ggml.TypeF32, uint64(4)
+			if ac.tail16 {
+				dt, tt, es = press.F16, ggml.TypeF16, 2
+			}
+			raw := wordBytes(appendElems(nil, append(append([]float32(nil), ac.tail.K...), ac.tail.V...), dt))
+			tb := newBuf(t, c, uint64(len(raw)))
+			if err := tb.Write(0, raw); err != nil {
+				t.Fatal(err)
+			}
+			tail = DenseTail{K: Span{tb, 0, es * n}, V: Span{tb, es * n, es * n}, Cap: ac.tail.Cap(), Len: ac.tail.Len, KV: tt}
+		}
+		maxV := 0.0
+		for _, x := range l.V {
+			maxV = max(maxV, math.Abs(float64(x)))
+		}
+		if ac.tail != nil {
+			for _, x := range ac.tail.V {
+				maxV = max(maxV, math.Abs(float64(x)))
+			}
+		}
+		for s, q := range ac.q {
+			want := make([]float32, len(q))
+			if err := l.Attend(want, q, ac.nHeads, ac.tail, nil); err != nil {
+				t.Fatalf("%s: %v", ac.name, err)
+			}
+			w64 := make([]float64, len(want))
+			for i, x := range want {
+				w64[i] = float64(x)
+			}
+			got := deviceAttend(t, c, dl, tail, q, ac.nHeads)
+			checkClose(t, fmt.Sprintf("%s step %d", ac.name, s), got, w64, []float64{1e-4 * maxV})
+		}
+		dl.Close()
+	}
+}
+
+// deviceAttend runs AttendCompressed for the queries q ([nHeads][head_dim]) and returns the output.
+func deviceAttend(t *testing.T, c *Context, dl *CompressedLayer, tail DenseTail, q []float32, nHeads int) []float32 {
+	t.Helper()
+	qb, ob := f32Buffer(t, c, q), newBuf(t, c, 4*uint64(len(q)))
+	run(t, c, func(r *Recorder) error { return r.AttendCompressed(qb.All(), dl, tail, ob.All(), nHeads) })
+	return readF32(t, ob, len(q))
+}
+
+// TestAttendCompressedGolden runs every press golden case (whatever its name) through its press
+// and checks the shader's decode attention on the compressed layer against the CPU kernel for
+// each of the case's decode queries, without a tail and with a 5-token tail, and the former also
+// against the case's float64 reference output.
+func TestAttendCompressedGolden(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(casesDir, "*.json.gz"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no press cases in %s (%v)", casesDir, err)
+	}
+	rng := rand.New(rand.NewPCG(21, 22))
+	var cases []attendCase
+	var refs []*pressCase // [len(files)]
+	layouts := map[string]int{}
+	for _, path := range files {
+		pc := loadPressCase(t, path)
+		refs = append(refs, pc)
+		l := pc.compress(t)
+		name := strings.TrimSuffix(filepath.Base(path), ".json.gz")
+		var qs [][]float32
+		for s := range pc.Shape.L {
+			qs = append(qs, pc.decodeQuery(s))
+		}
+		layouts[fmt.Sprintf("%T", l.Keys)]++
+		cases = append(cases,
+			attendCase{name, l, nil, false, qs, pc.Shape.H},
+			attendCase{name + " tail 5", l, randTail(t, rng, l.NKVHeads, l.HeadDim, 5, press.F32), false, qs[:1], pc.Shape.H})
+	}
+	t.Logf("%d cases, key layouts %v", len(files), layouts)
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		checkAttend(t, c, cases)
+		// The no-tail decode also against the case's own float64 reference (decode_output),
+		// with the press README's float32 tolerance for it: 1e-4 of the array's largest value.
+		for k, path := range files {
+			pc, ac := refs[k], cases[2*k]
+			if len(pc.Expected.DecodeOutput) == 0 {
+				t.Fatalf("%s: no expected decode_output", path)
+			}
+			scale := 0.0
+			for _, x := range pc.Expected.DecodeOutput {
+				scale = max(scale, math.Abs(x))
+			}
+			dl, err := c.UploadCompressed(ac.layer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := pc.Shape
+			got := make([]float32, s.H*s.L*s.D) // [H][L][D] like the reference
+			for l, q := range ac.q {
+				o := deviceAttend(t, c, dl, DenseTail{}, q, s.H)
+				for h := range s.H {
+					copy(got[(h*s.L+l)*s.D:(h*s.L+l+1)*s.D], o[h*s.D:(h+1)*s.D])
+				}
+			}
+			dl.Close()
+			checkClose(t, ac.name+" vs float64 decode_output", got, pc.Expected.DecodeOutput, []float64{1e-4 * scale})
+		}
+	})
+}
+
+// randPressInput returns a synthetic layer like the press tests': Gaussian keys and queries with
+// two large, biased outlier channels, Gaussian values, 64 window queries (SnapKV's window).
+func randPressInput(rng *rand.Rand, H, nKV, T, D int) *press.Input {
+	gauss := func(n int, outliers bool) []float32 {
+		xs := randNorm(rng, n)
+		if outliers {
+			for i := range xs {
+				if i%D == 1 || i%D == D/2+1 {
+					xs[i] = 4 + 3*xs[i]
+				}
+			}
+		}
+		return xs
+	}
+	const W = 64
+	return &press.Input{
+		KV:      press.LayerKV{NKVHeads: nKV, T: T, HeadDim: D, K: gauss(nKV*T*D, true), V: gauss(nKV*T*D, false)},
+		Window:  press.Queries{NHeads: H, W: W, HeadDim: D, Q: gauss(H*W*D, true)},
+		NLayers: 8, LayerIdx: 3,
+	}
+}
+
+// TestAttendCompressedShapes checks awkward shapes: head dims that are not multiples of 32 (mask
+// words with unused bits) or of 8 (mask bytes), token counts across tile boundaries, tails that
+// span tiles, GQA groups of 1, 3, 4 and 6 (two workgroups per KV head), f16 and bf16 storage, and
+// SparK's variable-length records (group mode), ThinK and token eviction.
+func TestAttendCompressedShapes(t *testing.T) {
+	type shape struct {
+		press  string
+		o      press.Options
+		H, nKV int
+		T, D   int
+		tail   int
+	}
+	shapes := []shape{
+		{press: "spark", o: press.Options{KeyRatio: 0.5}, H: 4, nKV: 1, T: 1, D: 8, tail: 0},
+		{press: "spark", o: press.Options{KeyRatio: 0.8, DType: press.F16}, H: 6, nKV: 2, T: 129, D: 20, tail: 5},
+		{press: "spark", o: press.Options{KeyRatio: 0.5, DType: press.BF16}, H: 8, nKV: 2, T: 300, D: 64, tail: 70},
+		{press: "spark", o: press.Options{KeyRatio: 0.8, Recovery: press.RecoveryZero}, H: 12, nKV: 2, T: 77, D: 72, tail: 5},
+		{press: "spark", o: press.Options{Mode: press.ModeGroup}, H: 3, nKV: 3, T: 200, D: 72, tail: 70},
+		{press: "spark", o: press.Options{Mode: press.ModeTopP, DType: press.F16}, H: 4, nKV: 2, T: 131, D: 64, tail: 0},
+		{press: "think", o: press.Options{KeyRatio: 0.5, DType: press.F16}, H: 6, nKV: 2, T: 150, D: 20, tail: 5},
+		{press: "snap_spark", o: press.Options{KeyRatio: 0.8, Budget: 100}, H: 8, nKV: 2, T: 260, D: 64, tail: 70},
+		{press: "snapkv", o: press.Options{Budget: 90, DType: press.BF16}, H: 4, nKV: 2, T: 200, D: 72, tail: 5},
+		{press: "streaming_llm", o: press.Options{TokenRatio: 0.5}, H: 2, nKV: 2, T: 300, D: 8, tail: 70},
+	}
+	if testing.Short() {
+		shapes = shapes[:4]
+	}
+	rng := rand.New(rand.NewPCG(23, 24))
+	var cases []attendCase
+	for _, s := range shapes {
+		l := mustCompress(t, s.press, s.o, randPressInput(rng, s.H, s.nKV, s.T, s.D))
+		var tail *press.DenseTail
+		tail16 := s.o.DType == press.F16 // the usual pairing: an f16 cache with an f16 tail
+		if s.tail > 0 {
+			dt := press.F32
+			if tail16 {
+				dt = press.F16
+			}
+			tail = randTail(t, rng, s.nKV, s.D, s.tail, dt)
+		}
+		name := fmt.Sprintf("%s %+v H=%d kv=%d T=%d D=%d tail=%d", s.press, s.o, s.H, s.nKV, s.T, s.D, s.tail)
+		cases = append(cases, attendCase{name, l, tail, tail16, [][]float32{randNorm(rng, s.H*s.D)}, s.H})
+	}
+	// A layer of no tokens: everything comes from the tail.
+	empty := mustCompress(t, "spark", press.Options{KeyRatio: 0.5}, randPressInput(rng, 2, 1, 40, 20))
+	empty = &press.CompressedLayer{NKVHeads: 1, HeadDim: 20, Keys: &press.SparKKeys{Rho: empty.Keys.(*press.SparKKeys).Rho,
+		MaskBytes: 3, KeptStart: []int{0, 0}, SignStart: []int{0, 0}, Alpha: []float32{}, Signs: []byte{}}, V: []float32{}}
+	cases = append(cases, attendCase{"no compressed tokens", empty, randTail(t, rng, 1, 20, 9, press.F16), true, [][]float32{randNorm(rng, 2*20)}, 2})
+	forEachConfig(t, func(t *testing.T, c *Context) { checkAttend(t, c, cases) })
+}
+
+// TestSplits checks the token split choice: enough splits for splitWorkgroups workgroups, never
+// more than one per tile, and no split left without tokens.
+func TestSplits(t *testing.T) {
+	for _, c := range []struct{ wgs, tokens, want int }{
+		{8, 4096, 16},   // Llama-3.2-1B: 8 KV heads × 16 splits of 2 tiles
+		{8, 100, 1},     // one tile
+		{2, 300, 3},     // one split per tile
+		{128, 10000, 1}, // enough workgroups already
+		{8, 129, 2},
+		{40, 1000, 4},    // 8 tiles: 4 splits of 2
+		{32, 6 * 128, 3}, // 4 wanted, but splits of 2 tiles need only 3 (a 4th would be empty)
+		{20, 5 * 128, 5},
+	} {
+		got := splits(c.wgs, c.tokens)
+		if got != c.want {
+			t.Errorf("splits(%d, %d) = %d, want %d", c.wgs, c.tokens, got, c.want)
+		}
+		tiles := (c.tokens + wgSize - 1) / wgSize
+		if per := (tiles + got - 1) / got; (got-1)*per >= tiles {
+			t.Errorf("splits(%d, %d) = %d leaves a split of %d tiles empty", c.wgs, c.tokens, got, per)
+		}
+	}
+}
+
+// TestAttendCompressedDecodeSteps runs decode steps the way a model does: each submission
+// stores the new token's key and value into the device tail with KVStore and then attends over
+// the compressed layer plus the tail, with no host round trip; after each step the output must
+// match the CPU kernel on a press.DenseTail holding the same tokens. The tail is f32 and f16
+// (values pre-rounded to f16 so that the device's conversion is exact).
+func TestAttendCompressedDecodeSteps(t *testing.T) {
+	const H, nKV, D, T, steps = 8, 2, 64, 150, 4
+	forEachConfig(t, func(t *testing.T, c *Context) {
+		rng := rand.New(rand.NewPCG(27, 28))
+		l := mustCompress(t, "snap_spark", press.Options{KeyRatio: 0.8, Budget: 90}, randPressInput(rng, H, nKV, T, D))
+		dl, err := c.UploadCompressed(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dl.Close()
+		for _, tt := range []ggml.Type{ggml.TypeF32, ggml.TypeF16} {
+			const capacity = 8 // K and V halves of 2·8·64 elements: offsets stay aligned
+			es := uint64(4)
+			dt := press.F32
+			if tt == ggml.TypeF16 {
+				es, dt = 2, press.F16
+			}
+			half := es * nKV * capacity * D
+			tb := newBuf(t, c, 2*half)
+			tail := DenseTail{K: Span{tb, 0, half}, V: Span{tb, half, half}, Cap: capacity, KV: tt}
+			ref := press.NewDenseTail(nKV, D, capacity)
+			for step := range steps {
+				k, v := randNorm(rng, nKV*D), randNorm(rng, nKV*D)
+				for j := range k {
+					k[j], v[j] = dt.Round(k[j]), dt.Round(v[j])
+				}
+				if err := ref.Append(k, v); err != nil {
+					t.Fatal(err)
+				}
+				q := randNorm(rng, H*D)
+				kb, vb, qb := f32Buffer(t, c, k), f32Buffer(t, c, v), f32Buffer(t, c, q)
+				ob := newBuf(t, c, 4*H*D)
+				store := KVStore{NKV: nKV, HeadDim: D, TMax: capacity, Pos: step, KV: tt}
+				tail.Len = step + 1
+				run(t, c, func(r *Recorder) error {
+					if err := r.KVStore(kb.All(), tail.K, store); err != nil {
+						return err
+					}
+					if err := r.KVStore(vb.All(), tail.V, store); err != nil {
+						return err
+					}
+					return r.AttendCompressed(qb.All(), dl, tail, ob.All(), H)
+				})
+				want := make([]float32, H*D)
+				if err := l.Attend(want, q, H, ref, nil); err != nil {
+					t.Fatal(err)
+				}
+				w64 := make([]float64, len(want))
+				for j, x := range want {
+					w64[j] = float64(x)
+				}
+				// Values are standard normal (max|V| below 5): the checkAttend tolerance.
+				checkClose(t, fmt.Sprintf("%v tail step %d", tt, step), readF32(t, ob, H*D), w64, []float64{5e-4})
+			}
+		}
+	})
+}
+
+// BenchmarkAttendCompressed times one decode attention step for the Llama-3.2-1B layer shape (8
+// KV heads, 32 query heads, head dim 64) at T = 4096 (f32 and f16 storage) and T = 16384 (f16; not
+// with -short) tokens, without validation: the existing dense kernel (Attend) on the full cache,
+// and AttendCompressed on the same tokens stored dense (press "none"), as SparK λ = 0.5 and 0.8
+// records, and as snap_spark (SnapKV to T/2 tokens, then SparK λ = 0.8). kv-bytes is the layer's
+// device bytes (K and V, with AttendCompressed's header and ρ); gpu-us/op the dispatch's GPU time
+// from timestamp queries. The .../cpu runs time press.CompressedLayer.Attend on the same layer
+// (one goroutine) for scale.
+func BenchmarkAttendCompressed(b *testing.B) {
+	o, err := OptionsFromEnv("auto")
+	if err != nil {
+		b.Fatal(err)
+	}
+	o.Validate = false
+	o.DebugKernels, o.DebugOut = true, io.Discard
+	c, err := Open(o)
+	if errors.Is(err, ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const nKV, H, D = 8, 32, 64
+	rng := rand.New(rand.NewPCG(31, 32))
+	q, err := c.NewBuffer(4 * H * D)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer q.Close()
+	out, err := c.NewBuffer(4 * H * D)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	if err := q.WriteF32(0, randNorm(rng, H*D)); err != nil {
+		b.Fatal(err)
+	}
+	r, err := c.NewRecorder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	// time runs op once per iteration and reports GPU time and bytes.
+	time := func(b *testing.B, bytes uint64, op func() error) {
+		gpu := 0.0
+		for b.Loop() {
+			if err := r.Begin(); err != nil {
+				b.Fatal(err)
+			}
+			if err := op(); err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Submit(); err != nil {
+				b.Fatal(err)
+			}
+			for _, kt := range r.Times() {
+				gpu += kt.Micros
+			}
+		}
+		b.ReportMetric(gpu/float64(b.N), "gpu-us/op")
+		b.ReportMetric(float64(bytes), "kv-bytes")
+	}
+	presses := []struct {
+		name string
+		o    press.Options
+	}{
+		{"none", press.Options{}},
+		{"spark", press.Options{KeyRatio: 0.5}},
+		{"spark", press.Options{KeyRatio: 0.8}},
+		{"snap_spark", press.Options{KeyRatio: 0.8, TokenRatio: 0.5}},
+	}
+	for _, run := range []struct {
+		T  int
+		dt press.DType
+	}{{4096, press.F32}, {4096, press.F16}, {16384, press.F16}} {
+		if testing.Short() && run.T > 4096 {
+			continue
+		}
+		in := randPressInput(rng, H, nKV, run.T, D)
+		b.Run(fmt.Sprintf("T%d/%s/attn_dense", run.T, run.dt), func(b *testing.B) {
+			kt := map[press.DType]ggml.Type{press.F32: ggml.TypeF32, press.F16: ggml.TypeF16}[run.dt]
+			var bufs [2]*Buffer
+			for n, x := range [][]float32{in.KV.K, in.KV.V} {
+				raw := wordBytes(appendElems(nil, x, run.dt))
+				if bufs[n], err = c.NewBuffer(uint64(len(raw))); err != nil {
+					b.Fatal(err)
+				}
+				defer bufs[n].Close()
+				if err := bufs[n].Write(0, raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+			p := Attention{NHeads: H, NKV: nKV, HeadDim: D, T: run.T, TMax: run.T, Scale: float32(1 / math.Sqrt(D)), KV: kt}
+			time(b, bufs[0].Size()+bufs[1].Size(), func() error { return r.Attend(q.All(), bufs[0].All(), bufs[1].All(), out.All(), p) })
+		})
+		for _, pr := range presses {
+			pr.o.DType = run.dt
+			name := fmt.Sprintf("T%d/%s/%s_lambda%.1f", run.T, run.dt, pr.name, pr.o.KeyRatio)
+			l := mustCompress(b, pr.name, pr.o, in)
+			b.Run(name+"/cpu", func(b *testing.B) { // the press's own CPU kernel, for scale
+				qh, oh := randNorm(rng, H*D), make([]float32, H*D)
+				var s press.Scratch
+				for b.Loop() {
+					if err := l.Attend(oh, qh, H, nil, &s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(l.Bytes()), "kv-bytes")
+			})
+			b.Run(name+"/vulkan", func(b *testing.B) {
+				dl, err := c.UploadCompressed(l)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer dl.Close()
+				b.Logf("%s layer of %d tokens: %d device bytes (press Bytes %d, dense %d)", dl.Layout, dl.NTokens, dl.Bytes(), l.Bytes(), l.DenseBytes())
+				time(b, dl.Bytes(), func() error { return r.AttendCompressed(q.All(), dl, DenseTail{}, out.All(), H) })
+			})
+		}
+	}
+}
+
+// TestAttendCompressedBadInput checks that malformed layers and operands are refused with an
+// error naming the problem, and that nothing invalid reaches the device (validation stays quiet).
+func TestAttendCompressedBadInput(t *testing.T) {
+	c := openTest(t, func(*Options) {})
+	rng := rand.New(rand.NewPCG(25, 26))
+	good := mustCompress(t, "spark", press.Options{KeyRatio: 0.5}, randPressInput(rng, 4, 2, 70, 16))
+	short := *good
+	short.V = short.V[:10]
+	wide := &press.CompressedLayer{NKVHeads: 1, NTokens: 1, HeadDim: 300, Keys: &press.DenseKeys{K: make([]float32, 300)}, V: make([]float32, 300)}
+	for _, l := range []struct {
+		what  string
+		layer *press.CompressedLayer
+		want  string
+	}{{"short values", &short, "len(V)=10"}, {"head dim", wide, "head dim 300"}} {
+		if _, err := c.UploadCompressed(l.layer); err == nil || !strings.Contains(err.Error(), l.want) {
+			t.Errorf("%s: error %v, want one containing %q", l.what, err, l.want)
+		}
+	}
+	dl, err := c.UploadCompressed(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dl.Close()
+	buf, other := newBuf(t, c, 4096), newBuf(t, c, 4096)
+	r, err := c.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	q := buf.F32(0, 4*16)
+	tail := func(k, v Span, cp, n int, tt ggml.Type) DenseTail {
+		return DenseTail{K: k, V: v, Cap: cp, Len: n, KV: tt}
+	}
+	checks := []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"gqa", r.AttendCompressed(q, dl, DenseTail{}, q, 3), "3 query heads over 2"},
+		{"short q", r.AttendCompressed(buf.F32(0, 8), dl, DenseTail{}, q, 4), "operand q has 32 bytes"},
+		{"tail len", r.AttendCompressed(q, dl, tail(q, q, 2, 3, ggml.TypeF32), q, 4), "tail of 3 tokens with capacity 2"},
+		{"tail buffers", r.AttendCompressed(q, dl, tail(buf.F32(0, 64), other.F32(0, 64), 2, 1, ggml.TypeF32), q, 4), "same buffer"},
+		{"tail size", r.AttendCompressed(q, dl, tail(buf.F32(0, 63), buf.F32(64, 64), 2, 1, ggml.TypeF32), q, 4), "need 256"},
+		{"tail type", r.AttendCompressed(q, dl, tail(q, q, 2, 1, ggml.TypeQ8_0), q, 4), "tail type"},
+		{"tail offset", r.AttendCompressed(q, dl, tail(Span{buf, 2, 256}, buf.F32(64, 64), 2, 1, ggml.TypeF32), q, 4), "not whole"},
+	}
+	for _, ch := range checks {
+		if ch.err == nil || !strings.Contains(ch.err.Error(), ch.want) {
+			t.Errorf("%s: error %v, want one containing %q", ch.what, ch.err, ch.want)
+		}
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := c.ValidationMessages(); len(msgs) > 0 {
+		t.Fatalf("validation messages:\n%s", strings.Join(msgs, "\n"))
+	}
+}
