@@ -5,6 +5,12 @@
 //
 // Safetensors models reach this package as a gguf.File with GGUF tensor names and keys (the
 // safetensors loader translates them), so there is exactly one loading path.
+//
+// Sessions drive an Engine (forward passes over a KV cache that the engine makes), not the CPU
+// Model directly, so another backend runs whole models behind the same Session API by
+// implementing Engine: package vkmodel's Vulkan model records its whole forward pass, KV-cache
+// writes and attention included, into one device submission and hands NewSessionOn a cache that
+// lives in device memory. The CPU forward pass stays written against Backend and KVCache.
 package runtime
 
 import (

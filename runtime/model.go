@@ -83,7 +83,7 @@ func Load(f *gguf.File, opts Options) (*Model, error) {
 	}
 	var p press.Press
 	if opts.Press != nil {
-		if p, err = opts.Press.build(opts.KVType); err != nil {
+		if p, err = opts.Press.build(&cfg, opts.KVType); err != nil {
 			return nil, err
 		}
 	}

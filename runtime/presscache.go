@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -18,28 +19,24 @@ type PressConfig struct {
 	Opts press.Options // zero fields take the spec defaults
 }
 
-// unsupportedPresses need prefill statistics that the runtime does not collect yet, with what
-// is missing.
-var unsupportedPresses = map[string]string{
-	"observed_attention": "the column sums of the prefill attention matrix (spec 4.6)",
-	"expected_attention": "the pre-RoPE queries of the prompt (spec 4.7)",
-}
-
-// build returns the press the configuration names for a cache of KV type typ, or an error
-// naming what is wrong. The press stores its numbers in the KV type (Opts.DType is overridden),
-// so compressed and dense tokens have the same precision and bytes are counted at its size.
-func (c PressConfig) build(typ KVType) (press.Press, error) {
-	if what, ok := unsupportedPresses[c.Name]; ok {
-		return nil, fmt.Errorf("runtime: press %q is not supported in the runtime yet: it needs %s", c.Name, what)
+// build returns the press the configuration names for a cache of KV type typ on a model of
+// configuration mc (nil: any model), or an error naming what is wrong. The press stores its
+// numbers in the KV type (Opts.DType is overridden), so compressed and dense tokens have the
+// same precision and bytes are counted at its size.
+func (c PressConfig) build(mc *Config, typ KVType) (press.Press, error) {
+	if c.Name == "expected_attention" && mc != nil && mc.RopeDim != mc.HeadDim {
+		// The press's rotation average assumes every channel pair rotates (spec 4.7).
+		return nil, fmt.Errorf("runtime: press expected_attention needs full rotary embeddings; the model rotates %d of %d head dimensions", mc.RopeDim, mc.HeadDim)
 	}
 	c.Opts.DType = kvDType(typ)
 	return press.New(c.Name, c.Opts)
 }
 
 // Validate returns an error naming what is wrong with the configuration (unknown press, bad
-// option, a press the runtime does not support yet), nil if a model can use it.
+// option), nil if it is usable; a model can still refuse it (ExpectedAttention needs RoPE on
+// every head dimension).
 func (c PressConfig) Validate() error {
-	_, err := c.build(KVF32)
+	_, err := c.build(nil, KVF32)
 	return err
 }
 
@@ -55,19 +52,13 @@ func kvDType(t KVType) press.DType {
 // token-only press) and the most rows any of its stages reads (spec 2.8: SnapKV/PyramidKV 64,
 // SparK/ThinK 32, TOVA 1), with the spec defaults for unset options.
 func (c *PressConfig) windows() (channel, most int) {
-	or := func(v, def int) int {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
 	switch {
 	case strings.Contains(c.Name, "spark"):
-		channel = or(c.Opts.SparKWindow, 32)
+		channel = cmp.Or(c.Opts.SparKWindow, 32)
 	case strings.Contains(c.Name, "think"):
-		channel = or(c.Opts.ThinKWindow, 32)
+		channel = cmp.Or(c.Opts.ThinKWindow, 32)
 	}
-	return channel, max(channel, or(c.Opts.SnapWindow, 64), 1)
+	return channel, max(channel, cmp.Or(c.Opts.SnapWindow, 64), 1)
 }
 
 // prefillEnder is implemented by caches that must know when a sequence's prompt is complete:
@@ -112,16 +103,25 @@ type pressSeq struct {
 	// promptLen is T_orig, the uncompressed prompt length (set at the end of prefill); in
 	// modeCompressed later positions p live at tail index p - promptLen (spec 2.3).
 	promptLen int
-	layers    []pressLayer       // [n_layer] in modeCompressed
-	tails     []*press.DenseTail // [n_layer] post-prefill tokens, in modeCompressed
+	// colSums, for observed_attention only, holds per layer the attention each prompt position
+	// has received, summed over the prompt's query rows (spec 4.6: the column sums of the
+	// causal prefill attention, accumulated instead of keeping the matrix).
+	colSums [][]float64 // [n_layer][pos][n_head]
+	// preRoPE, for expected_attention only, holds per layer every prompt query with its RoPE
+	// undone (the model's actual pre-RoPE queries, after Qwen3's q norm; spec 4.7), channels in
+	// NeoX pair order (see neoxOrder).
+	preRoPE [][]float32        // [n_layer][pos][n_head*head_dim]
+	layers  []pressLayer       // [n_layer] in modeCompressed
+	tails   []*press.DenseTail // [n_layer] post-prefill tokens, in modeCompressed
 }
 
 // pressLayer is one compressed layer, split into one-KV-head views so that decode attention can
 // run (entry, KV head) pairs in parallel as the dense cache does.
 type pressLayer struct {
-	heads             []*press.CompressedLayer // [n_kv_head] each with NKVHeads = 1
-	bytes, denseBytes int                      // of the whole layer, as press accounts them
-	kept              int                      // tokens per KV head
+	heads    []*press.CompressedLayer // [n_kv_head] each with NKVHeads = 1
+	bytes    int                      // of the whole layer, as press accounts them (spec 3.6 layout in the KV type)
+	resident int                      // what its arrays really occupy in this process (see LayerKVBytes.Resident)
+	kept     int                      // tokens per KV head
 }
 
 // PressCache is a KVCache that compresses each sequence's prompt with a press at the end of its
@@ -147,15 +147,22 @@ type PressCache struct {
 	run1                        []int           // batch indices of one sequence
 	pa                          promptAttention // prompt chunks of dense sequences, as in the dense cache
 	scratch                     sync.Pool       // *press.Scratch, one per concurrent attend range
-	hook                        func(layer int, e BatchEntry, out []float32)
-	errMu                       sync.Mutex
-	err                         error
+	rk, rv                      []float32       // [n_kv_head*head_dim] a tail token rounded to the KV type
+	observed                    bool            // the press needs the prefill attention's column sums
+	expected                    bool            // the press needs the pre-RoPE prompt queries
+	// For expected_attention: the model's RoPE frequencies and pair layout, to undo RoPE.
+	invFreq []float64 // [head_dim/2]
+	neox    bool
+	nSink   int // ExpectedAttention's sink tokens (its statistics skip them)
+	hook    func(layer int, e BatchEntry, out []float32)
+	errMu   sync.Mutex
+	err     error
 }
 
 // NewPressCache returns a press cache for nSeq sequences of Options.ContextSize positions in
 // the model's KV type, or an error for an unknown, invalid or unsupported press.
 func (m *Model) NewPressCache(nSeq int, cfg PressConfig) (*PressCache, error) {
-	p, err := cfg.build(m.opts.KVType)
+	p, err := cfg.build(&m.cfg, m.opts.KVType)
 	if err != nil {
 		return nil, err
 	}
@@ -171,7 +178,9 @@ func newPressCache(m *Model, nSeq int, cfg PressConfig, p press.Press) *PressCac
 	pc := &PressCache{
 		cfg: cfg, p: p, typ: m.opts.KVType, dt: kvDType(m.opts.KVType),
 		nLayer: c.NLayer, nHead: c.NHead, nKV: c.NKVHead, hd: c.HeadDim, ctx: m.opts.ContextSize,
-		winCap: winCap, chanWin: chanWin, scale: float32(1 / math.Sqrt(float64(c.HeadDim))), pool: m.pool,
+		winCap: winCap, chanWin: chanWin, observed: cfg.Name == "observed_attention",
+		expected: cfg.Name == "expected_attention", invFreq: m.invFreq, neox: c.Arch.Rope == RopeNeox,
+		nSink: cmp.Or(cfg.Opts.NSink, 4), scale: float32(1 / math.Sqrt(float64(c.HeadDim))), pool: m.pool,
 		seqs: make([]pressSeq, nSeq),
 	}
 	pc.scratch.New = func() any { return new(press.Scratch) }
@@ -234,6 +243,12 @@ func (c *PressCache) reset(s int) {
 	for l := range c.seqs[s].win {
 		c.seqs[s].win[l] = make([]float32, c.winCap*c.nHead*c.hd)
 	}
+	if c.observed {
+		c.seqs[s].colSums = make([][]float64, c.nLayer)
+	}
+	if c.expected {
+		c.seqs[s].preRoPE = make([][]float32, c.nLayer)
+	}
 }
 
 // denseCap returns the positions per KV head the dense storage of layer l holds.
@@ -279,7 +294,7 @@ func (c *PressCache) Store(layer int, batch []BatchEntry, k, v []float32) {
 	kvDim, hd := c.nKV*c.hd, c.hd
 	for i, e := range batch {
 		st := &c.seqs[e.Seq]
-		if st.mode != modePrefill && e.Pos == 0 && layer == 0 {
+		if e.Pos == 0 && layer == 0 && (st.mode != modePrefill || st.filled[0] > 0) {
 			c.reset(e.Seq) // a new conversation in this slot: prefill again
 		}
 		kr, vr := k[i*kvDim:(i+1)*kvDim], v[i*kvDim:(i+1)*kvDim]
@@ -291,6 +306,11 @@ func (c *PressCache) Store(layer int, batch []BatchEntry, k, v []float32) {
 		}
 		if e.Pos > st.filled[layer] {
 			c.fail(fmt.Errorf("runtime: press cache, sequence %d layer %d: position %d after %d stored positions leaves a gap", e.Seq, layer, e.Pos, st.filled[layer]))
+			continue
+		}
+		if c.observed && st.mode == modePrefill && e.Pos < st.filled[layer] {
+			// The column sums already hold the attention of the rows being replaced.
+			c.fail(fmt.Errorf("runtime: press cache, sequence %d: observed_attention cannot roll back to position %d inside an unfinished prompt of %d (restart at position 0)", e.Seq, e.Pos, st.filled[layer]))
 			continue
 		}
 		c.growDense(st, layer, e.Pos+1)
@@ -327,17 +347,13 @@ func (c *PressCache) storeTail(st *pressSeq, layer, pos int, k, v []float32) err
 	if c.dt != press.F32 {
 		// The tail holds float32; round like the dense f16 cache so that tail tokens carry the
 		// precision the KV type promises.
-		k, v = roundedCopy(k, c.dt), roundedCopy(v, c.dt)
+		c.rk, c.rv = append(c.rk[:0], k...), append(c.rv[:0], v...)
+		for i := range c.rk {
+			c.rk[i], c.rv[i] = c.dt.Round(c.rk[i]), c.dt.Round(c.rv[i])
+		}
+		k, v = c.rk, c.rv
 	}
 	return tail.Append(k, v)
-}
-
-func roundedCopy(x []float32, dt press.DType) []float32 {
-	y := make([]float32, len(x))
-	for i, a := range x {
-		y[i] = dt.Round(a)
-	}
-	return y
 }
 
 // Attend implements KVCache. Prefill entries (and dense-mode ones) attend over the dense
@@ -382,11 +398,125 @@ func (c *PressCache) Attend(layer int, batch []BatchEntry, q, out []float32) {
 	c.job = attendJob{layer: layer, batch: batch, q: q, out: out}
 	c.pool.Parallel(len(c.single)*c.nKV, c.run)
 	c.job = attendJob{}
+	if c.observed {
+		c.accumulateObserved(layer, batch, q)
+	}
+	if c.expected {
+		c.keepPreRoPE(layer, batch, q)
+	}
 	if c.hook != nil {
 		for i, e := range batch {
 			c.hook(layer, e, out[i*qDim:(i+1)*qDim])
 		}
 	}
+}
+
+// accumulateObserved adds, for every prefill entry, its attention probabilities (float64,
+// from the stored keys, as the attention itself used them) to layer's column sums. Query heads
+// run in parallel: each writes only its own column of every position.
+func (c *PressCache) accumulateObserved(layer int, batch []BatchEntry, q []float32) {
+	for _, e := range batch {
+		st := &c.seqs[e.Seq]
+		if st.mode == modePrefill && e.Pos < st.filled[layer] {
+			if need := (e.Pos + 1) * c.nHead; len(st.colSums[layer]) < need {
+				st.colSums[layer] = append(st.colSums[layer], make([]float64, need-len(st.colSums[layer]))...)
+			}
+		}
+	}
+	hd, group, scale := c.hd, c.nHead/c.nKV, 1/math.Sqrt(float64(c.hd))
+	c.pool.Parallel(c.nHead, func(lo, hi int) {
+		var p []float64
+		for h := lo; h < hi; h++ {
+			kvh := h / group
+			for i, e := range batch {
+				st := &c.seqs[e.Seq]
+				if st.mode != modePrefill || e.Pos >= st.filled[layer] {
+					continue
+				}
+				qh := q[(i*c.nHead+h)*hd:][:hd]
+				base := kvh * c.denseCap(st, layer) * hd
+				p = append(p[:0], make([]float64, e.Pos+1)...)
+				mx := math.Inf(-1)
+				for t := range p {
+					var d float64
+					for j, x := range qh {
+						if c.typ == KVF32 {
+							d += float64(x) * float64(st.k32[layer][base+t*hd+j])
+						} else {
+							d += float64(x) * float64(ggml.FP16ToFP32(st.k16[layer][base+t*hd+j]))
+						}
+					}
+					p[t] = d * scale
+					mx = max(mx, p[t])
+				}
+				var sum float64
+				for t := range p {
+					p[t] = math.Exp(p[t] - mx)
+					sum += p[t]
+				}
+				cs := st.colSums[layer]
+				for t, x := range p {
+					cs[t*c.nHead+h] += x / sum
+				}
+			}
+		}
+	})
+}
+
+// keepPreRoPE stores the prefill entries' queries with RoPE undone, in NeoX pair order.
+func (c *PressCache) keepPreRoPE(layer int, batch []BatchEntry, q []float32) {
+	qDim, hd := c.nHead*c.hd, c.hd
+	cs := make([]float32, hd)
+	row := make([]float32, hd)
+	for i, e := range batch {
+		st := &c.seqs[e.Seq]
+		if st.mode != modePrefill {
+			continue
+		}
+		if need := (e.Pos + 1) * qDim; len(st.preRoPE[layer]) < need {
+			st.preRoPE[layer] = append(st.preRoPE[layer], make([]float32, need-len(st.preRoPE[layer]))...)
+		}
+		cpu.RopeTable(cs, c.invFreq, e.Pos)
+		for h := range c.nHead {
+			copy(row, q[i*qDim+h*hd:][:hd])
+			neoxOrder(row, c.neox)
+			half := hd / 2
+			dst := st.preRoPE[layer][e.Pos*qDim+h*hd:][:hd]
+			for j := range half {
+				// Rotate back by the position's angle: the transpose of RoPE's rotation.
+				co, si := cs[2*j], cs[2*j+1]
+				a, b := row[j], row[j+half]
+				dst[j], dst[j+half] = a*co+b*si, b*co-a*si
+			}
+		}
+	}
+}
+
+// neoxOrder permutes a head vector from llama.cpp's normal RoPE layout, which rotates the pairs
+// (2i, 2i+1), to the NeoX layout, which rotates (i, i+D/2) and which ExpectedAttention's rotation
+// average assumes (spec 4.7): x'[i] = x[2i], x'[i+D/2] = x[2i+1]. Attention scores are unchanged
+// when queries and keys are permuted alike. It does nothing for a NeoX model.
+func neoxOrder(x []float32, neox bool) { reorderPairs(x, neox, true) }
+
+// normalOrder undoes neoxOrder.
+func normalOrder(x []float32, neox bool) { reorderPairs(x, neox, false) }
+
+// reorderPairs moves the pairs (2i, 2i+1) of x to (i, i+D/2) (toNeox) or back, unless the
+// model is NeoX already.
+func reorderPairs(x []float32, neox, toNeox bool) {
+	if neox {
+		return
+	}
+	half := len(x) / 2
+	tmp := make([]float32, len(x))
+	for i := range half {
+		if toNeox {
+			tmp[i], tmp[i+half] = x[2*i], x[2*i+1]
+		} else {
+			tmp[2*i], tmp[2*i+1] = x[i], x[i+half]
+		}
+	}
+	copy(x, tmp)
 }
 
 // gap reports whether an entry of the run c.run1 lies beyond layer's stored positions (Store
@@ -501,7 +631,7 @@ func (c *PressCache) EndPrefill(seq int) error {
 	for l := range st.tails {
 		st.tails[l] = press.NewDenseTail(c.nKV, c.hd, 64)
 	}
-	st.k32, st.v32, st.k16, st.v16, st.win, st.filled = nil, nil, nil, nil, nil, nil
+	st.k32, st.v32, st.k16, st.v16, st.win, st.filled, st.colSums, st.preRoPE = nil, nil, nil, nil, nil, nil, nil, nil
 	return nil
 }
 
@@ -531,18 +661,59 @@ func (c *PressCache) compressLayer(st *pressSeq, l, T int) (pressLayer, bool, er
 			copy(win.Q[(h*W+r)*hd:(h*W+r+1)*hd], row[h*hd:(h+1)*hd])
 		}
 	}
-	res, err := c.p.Compress(&press.Input{KV: kv, Window: win, LayerIdx: l, NLayers: c.nLayer})
+	in := &press.Input{KV: kv, Window: win, LayerIdx: l, NLayers: c.nLayer}
+	if c.observed {
+		in.ObservedColSums = make([]float64, c.nHead*T)
+		for t := range T {
+			for h := range c.nHead {
+				in.ObservedColSums[h*T+t] = st.colSums[l][t*c.nHead+h]
+			}
+		}
+	}
+	if c.expected {
+		c.expectedInputs(st, l, T, in)
+	}
+	res, err := c.p.Compress(in)
 	if err != nil {
 		return pressLayer{}, false, err
 	}
 	cl := res.Layer
+	if c.expected {
+		// The press saw NeoX-ordered keys; store them in the model's order again.
+		k := cl.Keys.(*press.DenseKeys).K
+		for r := 0; r < len(k); r += hd {
+			normalOrder(k[r:r+hd], c.neox)
+		}
+	}
 	_, dense := cl.Keys.(*press.DenseKeys)
 	heads, err := splitHeads(cl)
 	if err != nil {
 		return pressLayer{}, false, err
 	}
-	return pressLayer{heads: heads, bytes: cl.Bytes(), denseBytes: cl.DenseBytes(), kept: cl.NTokens},
+	return pressLayer{heads: heads, bytes: cl.Bytes(), resident: residentBytes(cl), kept: cl.NTokens},
 		dense && cl.NTokens == T, nil
+}
+
+// expectedInputs gives ExpectedAttention its statistics: the pre-RoPE queries of positions
+// n_sink..T-1 and the RoPE frequencies, with the keys (and window queries) put in the same NeoX
+// pair order as those queries.
+func (c *PressCache) expectedInputs(st *pressSeq, l, T int, in *press.Input) {
+	hd, qDim := c.hd, c.nHead*c.hd
+	N := max(T-c.nSink, 0)
+	pre := press.Queries{NHeads: c.nHead, W: N, HeadDim: hd, Q: make([]float32, c.nHead*N*hd)}
+	for r := range N {
+		src := st.preRoPE[l][(c.nSink+r)*qDim:]
+		for h := range c.nHead {
+			copy(pre.Q[(h*N+r)*hd:(h*N+r+1)*hd], src[h*hd:(h+1)*hd])
+		}
+	}
+	in.PreRoPE, in.RoPEInvFreq = pre, c.invFreq
+	for r := 0; r < len(in.KV.K); r += hd {
+		neoxOrder(in.KV.K[r:r+hd], c.neox)
+	}
+	for r := 0; r < len(in.Window.Q); r += hd {
+		neoxOrder(in.Window.Q[r:r+hd], c.neox)
+	}
 }
 
 // splitHeads returns one-KV-head views of a compressed layer (sharing its arrays), validated.
@@ -580,11 +751,42 @@ func splitHeads(c *press.CompressedLayer) ([]*press.CompressedLayer, error) {
 	return heads, nil
 }
 
+// RollbackFloor returns the lowest length sequence seq can be truncated to and continued: its
+// uncompressed prompt length once compressed (the prompt's dense keys are gone), else 0.
+// A caller that must go below it restarts the sequence at position 0.
+func (c *PressCache) RollbackFloor(seq int) int {
+	if seq < 0 || seq >= len(c.seqs) || c.seqs[seq].mode != modeCompressed {
+		return 0
+	}
+	return c.seqs[seq].promptLen
+}
+
+// residentBytes returns the memory the arrays of a compressed layer occupy: package press keeps
+// every key and value number in a float32 slice (rounded to the layer's DType), so with an f16
+// KV type this is more than the Bytes accounting.
+func residentBytes(c *press.CompressedLayer) int {
+	n := 4 * len(c.V)
+	switch k := c.Keys.(type) {
+	case *press.DenseKeys:
+		n += 4 * len(k.K)
+	case *press.ChannelKeys:
+		n += 4*len(k.K) + 2*len(k.Channels)
+	case *press.SparKKeys:
+		n += 4*(len(k.Rho)+len(k.Kept)+len(k.Alpha)) + len(k.Mask) + len(k.Signs) + 8*(len(k.KeptStart)+len(k.SignStart))
+	}
+	return n
+}
+
 // LayerKVBytes is one layer's cache storage for one sequence.
 type LayerKVBytes struct {
 	Kept   int // prompt tokens kept per KV head (all of them when not compressed)
 	Dense  int // bytes of dense K+V for every position held, in the KV type (no press)
 	Stored int // bytes stored: the compressed prompt (spec 3.6 accounting) plus the dense tail
+	// Resident is the memory this layer's cache really holds, allocated capacity included. For
+	// a compressed f16 cache it exceeds Stored: package press holds the compressed numbers
+	// (and the tail) in float32 slices, rounded to f16, so Stored is what an f16 layout would
+	// take, not what this process uses.
+	Resident int
 }
 
 // KVBytes is the storage of one sequence's cache, per layer and in total.
@@ -594,7 +796,11 @@ type KVBytes struct {
 	Layers     []LayerKVBytes
 	Dense      int // Σ Layers.Dense
 	Stored     int // Σ Layers.Stored
-	// PromptDense and PromptStored count the prompt alone (no tail): the ratio spec 3.6 predicts.
+	Resident   int // Σ Layers.Resident
+	// PromptLen is the prompt's length in positions (all positions held while still in
+	// prefill); PromptDense and PromptStored count its bytes alone, without the tail: the ratio
+	// spec 3.6 predicts.
+	PromptLen                 int
 	PromptDense, PromptStored int
 }
 
@@ -611,9 +817,10 @@ func (c *PressCache) Bytes(seq int) (KVBytes, error) {
 		var lb LayerKVBytes
 		if st.mode == modeCompressed {
 			tail := st.tails[l].Len
+			tk := st.tails[l]
 			lb = LayerKVBytes{Kept: st.layers[l].kept, Dense: (st.promptLen + tail) * per,
-				Stored: st.layers[l].bytes + tail*per}
-			b.Positions = st.promptLen + tail
+				Stored: st.layers[l].bytes + tail*per, Resident: st.layers[l].resident + 4*(len(tk.K)+len(tk.V))}
+			b.Positions, b.PromptLen = st.promptLen+tail, st.promptLen
 			b.PromptDense += st.promptLen * per
 			b.PromptStored += st.layers[l].bytes
 		} else {
@@ -621,14 +828,16 @@ func (c *PressCache) Bytes(seq int) (KVBytes, error) {
 			if st.mode == modePrefill {
 				prompt = n
 			}
-			lb = LayerKVBytes{Kept: prompt, Dense: n * per, Stored: n * per}
-			b.Positions = n
+			lb = LayerKVBytes{Kept: prompt, Dense: n * per, Stored: n * per,
+				Resident: 4*(len(st.k32[l])+len(st.v32[l])) + 2*(len(st.k16[l])+len(st.v16[l]))}
+			b.Positions, b.PromptLen = n, prompt
 			b.PromptDense += prompt * per
 			b.PromptStored += prompt * per
 		}
 		b.Layers = append(b.Layers, lb)
 		b.Dense += lb.Dense
 		b.Stored += lb.Stored
+		b.Resident += lb.Resident
 	}
 	return b, nil
 }

@@ -1,12 +1,15 @@
 package runtime
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
 
+	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/press"
+	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
 
 // pressIDs returns n pseudo-random token ids of model m (fixed seed): attention patterns of
@@ -62,6 +65,8 @@ func TestPressIdentity(t *testing.T) {
 		{"streaming_llm", press.Options{Budget: 1000}},
 		{"snap_spark", press.Options{Budget: 96, KeyRatio: 0}},
 		{"tova", press.Options{TokenRatio: 0}},
+		{"observed_attention", press.Options{Budget: 96}},
+		{"expected_attention", press.Options{Budget: 96}},
 	}
 	for _, model := range []string{"stories260K.gguf", "micro-qwen3.Q4_K_M.gguf"} {
 		for _, kv := range []KVType{KVF16, KVF32} {
@@ -237,6 +242,8 @@ func TestPressGenerate(t *testing.T) {
 		{"streaming_llm", press.Options{Budget: 50}, 50},
 		{"tova", press.Options{TokenRatio: 0.5}, 60},
 		{"snap_think", press.Options{Budget: 90, KeyRatio: 0.5}, 90},
+		{"observed_attention", press.Options{Budget: 64}, 64},
+		{"expected_attention", press.Options{Budget: 64}, 64},
 	}
 	_, m := openModel(t, "stories260K.gguf", Options{})
 	prompt := pressIDs(m, 120, 4)
@@ -301,10 +308,22 @@ func TestPressBytes(t *testing.T) {
 					t.Errorf("%s λ=%v layer %d: dense %d bytes, want %d", kv, lambda, l, lb.Dense, (T+1)*2*c.NKVHead*D*size)
 				}
 			}
+			if b.PromptLen != T || b.Positions != T+1 {
+				t.Errorf("%s λ=%v: prompt %d of %d positions, want %d of %d", kv, lambda, b.PromptLen, b.Positions, T, T+1)
+			}
 			if b.PromptStored != c.NLayer*perLayer || b.Stored != c.NLayer*(perLayer+tail) {
 				t.Errorf("%s λ=%v: totals %+v do not add up", kv, lambda, b)
 			}
-			t.Logf("%s λ=%v: prompt K+V stored/dense = %.3f", kv, lambda, float64(b.PromptStored)/float64(b.PromptDense))
+			// With f32 the process holds exactly the accounted layout, plus the tail's capacity
+			// (64 tokens, its initial allocation); with f16 it holds more (float32 slices).
+			tailCap := c.NLayer * 2 * c.NKVHead * 64 * D * 4
+			if kv == KVF32 && b.Resident != b.PromptStored+tailCap {
+				t.Errorf("f32 λ=%v: resident %d bytes, want prompt %d + tail capacity %d", lambda, b.Resident, b.PromptStored, tailCap)
+			}
+			if kv == KVF16 && b.Resident <= b.Stored {
+				t.Errorf("f16 λ=%v: resident %d bytes not above the f16 accounting %d", lambda, b.Resident, b.Stored)
+			}
+			t.Logf("%s λ=%v: prompt K+V stored/dense = %.3f, resident %d", kv, lambda, float64(b.PromptStored)/float64(b.PromptDense), b.Resident)
 		}
 	}
 }
@@ -330,6 +349,9 @@ func TestPressRollback(t *testing.T) {
 		if d := maxAbsDiff(s.Logits(), first[row*V:(row+1)*V]); d != 0 {
 			t.Fatalf("after truncation, row %d differs by %g", row, d)
 		}
+	}
+	if f := pc.RollbackFloor(0); f != 80 {
+		t.Errorf("rollback floor %d, want the prompt length 80", f)
 	}
 	if err := s.Truncate(40); err != nil {
 		t.Fatal(err)
@@ -400,6 +422,96 @@ func TestPressMultiSeq(t *testing.T) {
 	}
 }
 
+// TestPressObservedColumnSums checks the accumulated prefill attention of observed_attention:
+// every query row's probabilities sum to 1, so each layer's and head's column sums over T
+// prompt positions add up to T, whether the prompt arrives in one chunk or in several; and a
+// restart at position 0 starts the sums again.
+func TestPressObservedColumnSums(t *testing.T) {
+	_, m := openModel(t, "micro-qwen3.Q4_K_M.gguf", Options{})
+	ids := pressIDs(m, 90, 12)
+	for _, chunks := range [][]int{{90}, {5, 40, 45}} {
+		s, pc := pressSession(t, m, "observed_attention", press.Options{Budget: 30})
+		for round := range 2 { // the second round checks the restart
+			s.Reset()
+			at := 0
+			for _, n := range chunks {
+				if _, err := s.PromptLogits(ids[at : at+n]); err != nil { // PromptLogits does not end prefill
+					t.Fatal(err)
+				}
+				at += n
+			}
+			for l, cs := range pc.seqs[0].colSums {
+				for h := range m.cfg.NHead {
+					var sum float64
+					for p := range 90 {
+						sum += cs[p*m.cfg.NHead+h]
+					}
+					// Each of the 90 rows sums to 1 in float64: 1e-9 is far above rounding.
+					if math.Abs(sum-90) > 1e-9 {
+						t.Errorf("chunks %v round %d layer %d head %d: column sums add to %v, want 90", chunks, round, l, h, sum)
+					}
+				}
+			}
+		}
+		if err := pc.EndPrefill(0); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := pc.Bytes(0); !b.Compressed || b.Layers[0].Kept != 30 {
+			t.Errorf("chunks %v: after EndPrefill bytes %+v, want 30 kept tokens", chunks, b)
+		}
+	}
+}
+
+// TestPressPreRoPEQueries checks the queries expected_attention gets: RoPE undone and the
+// channels in NeoX pair order. Putting them back in the model's order and applying the model's
+// own RoPE (cpu.RopeNorm for Llama's normal layout, cpu.RopeNeox for Qwen3) must give the queries
+// attention saw, which the window ring holds.
+func TestPressPreRoPEQueries(t *testing.T) {
+	for _, model := range []string{"stories260K.gguf", "micro-qwen3.Q4_K_M.gguf"} {
+		t.Run(model, func(t *testing.T) {
+			_, m := openModel(t, model, Options{})
+			s, pc := pressSession(t, m, "expected_attention", press.Options{Budget: 30})
+			const T = 80
+			if _, err := s.PromptLogits(pressIDs(m, T, 13)); err != nil { // does not end prefill
+				t.Fatal(err)
+			}
+			st, hd, qDim := &pc.seqs[0], m.cfg.HeadDim, m.cfg.NHead*m.cfg.HeadDim
+			cs := make([]float32, m.cfg.RopeDim)
+			var worst float64
+			for l := range m.cfg.NLayer {
+				for p := T - pc.winCap; p < T; p++ {
+					post := st.win[l][p%pc.winCap*qDim:][:qDim]
+					re := append([]float32(nil), st.preRoPE[l][p*qDim:][:qDim]...)
+					cpu.RopeTable(cs, m.invFreq, p)
+					for h := 0; h < qDim; h += hd {
+						normalOrder(re[h:h+hd], pc.neox)
+					}
+					if pc.neox {
+						cpu.RopeNeox(re, hd, cs)
+					} else {
+						cpu.RopeNorm(re, hd, cs)
+					}
+					worst = max(worst, maxAbsDiff(re, post)/maxAbs(post))
+				}
+			}
+			// Two float32 rotations of |x| ~ 1 vectors: a few ulps, 1e-5 relative is generous
+			// and far below a wrong pair layout or angle sign (O(1)).
+			if worst > 1e-5 {
+				t.Errorf("re-rotated pre-RoPE queries differ from attention's by %g relative", worst)
+			}
+		})
+	}
+}
+
+// maxAbs returns max|x|.
+func maxAbs(x []float32) float64 {
+	var m float64
+	for _, v := range x {
+		m = max(m, math.Abs(float64(v)))
+	}
+	return m
+}
+
 // TestPressErrors checks that bad press settings fail at load or session creation with an
 // error naming the problem.
 func TestPressErrors(t *testing.T) {
@@ -412,8 +524,6 @@ func TestPressErrors(t *testing.T) {
 		{PressConfig{Name: "spark", Opts: press.Options{KeyRatio: 1.5}}, "key ratio 1.5"},
 		{PressConfig{Name: "spark", Opts: press.Options{Recovery: "mean"}}, `unknown recovery "mean"`},
 		{PressConfig{Name: "snapkv", Opts: press.Options{TokenRatio: 1}}, "token ratio 1"},
-		{PressConfig{Name: "observed_attention"}, "not supported in the runtime yet"},
-		{PressConfig{Name: "expected_attention"}, "pre-RoPE queries"},
 	}
 	for _, c := range cases {
 		t.Run(c.cfg.Name, func(t *testing.T) {
@@ -426,9 +536,51 @@ func TestPressErrors(t *testing.T) {
 			}
 		})
 	}
+	// ExpectedAttention's rotation average needs every channel pair rotated.
+	partial := &Model{cfg: m.cfg, opts: m.opts, pool: m.pool}
+	partial.cfg.RopeDim = m.cfg.HeadDim / 2
+	if _, err := partial.NewPressCache(1, PressConfig{Name: "expected_attention"}); err == nil || !strings.Contains(err.Error(), "full rotary") {
+		t.Errorf("expected_attention with partial RoPE: error %v, want one naming full rotary embeddings", err)
+	}
 	// A budget that keeps no token fails at the end of prefill, naming the press.
 	s, _ := pressSession(t, m, "streaming_llm", press.Options{TokenRatio: 0.999})
 	if err := s.Prefill(pressIDs(m, 80, 11)); err == nil || !strings.Contains(err.Error(), "streaming_llm") {
 		t.Errorf("prefill with a budget of no tokens: error %v, want one naming the press", err)
 	}
+}
+
+// ExampleModel_NewPressSession generates with snap_spark: SnapKV keeps 64 of the prompt's 120
+// tokens per KV head, SparK prunes 80% of their key channels, and the generated tokens are
+// stored dense after them. stories260K has 5 layers of 4 KV heads of 8 channels; with the f16
+// cache each kept token takes a 1-byte mask, 2 kept values (4 B), 1 sign byte, α (2 B) and its
+// values (16 B), each head 32 B of ρ, each layer 80 B of stream offsets (spec 3.6):
+// 5·(4·(64·24 + 32) + 80) = 31760 bytes, against 5·120·2·4·8·2 = 76800 dense.
+func ExampleModel_NewPressSession() {
+	f, err := gguf.Open("testdata/stories260K.gguf")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer f.Close()
+	m, err := Load(f, Options{Threads: 2})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close()
+	s, err := m.NewPressSession(PressConfig{Name: "snap_spark", Opts: press.Options{Budget: 64, KeyRatio: 0.8}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := s.Generate(pressIDs(m, 120, 1), GenerateOptions{MaxTokens: 16}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	b, _ := s.Cache().(*PressCache).Bytes(0)
+	fmt.Printf("prompt %d tokens, %d kept per KV head; %d positions held\n", b.PromptLen, b.Layers[0].Kept, b.Positions)
+	fmt.Printf("prompt K+V: %d of %d dense bytes\n", b.PromptStored, b.PromptDense)
+	// Output:
+	// prompt 120 tokens, 64 kept per KV head; 136 positions held
+	// prompt K+V: 31760 of 76800 dense bytes
 }

@@ -9,7 +9,7 @@ import (
 // Session is one conversation with a model: its own KV cache (one sequence), the tokens seen so
 // far and the logits after the last one.
 type Session struct {
-	m       *Model
+	m       Engine // the model: *Model, or another backend's (NewSessionOn)
 	cache   KVCache
 	history []int32      // every token fed so far; len(history) is the next position
 	logits  []float32    // [n_vocab] logits after the last token fed
@@ -20,13 +20,7 @@ type Session struct {
 func (m *Model) NewSession() *Session { return m.newSession(m.NewCache(1)) }
 
 // newSession starts an empty session on cache (one sequence).
-func (m *Model) newSession(cache KVCache) *Session {
-	return &Session{
-		m: m, cache: cache,
-		logits:  make([]float32, m.cfg.NVocab),
-		history: make([]int32, 0, m.opts.ContextSize),
-	}
-}
+func (m *Model) newSession(cache KVCache) *Session { return newSessionOn(m, cache) }
 
 // Pos returns the number of tokens fed so far, the position of the next one.
 func (s *Session) Pos() int { return len(s.history) }
@@ -96,11 +90,11 @@ func (s *Session) Cache() KVCache { return s.cache }
 // PromptLogits feeds ids and returns the logits after every one of them: [len(ids)][n_vocab]
 // (what `sparkrun logits` prints). The last row is also kept as Logits().
 func (s *Session) PromptLogits(ids []int32) ([]float32, error) {
-	out := make([]float32, len(ids)*s.m.cfg.NVocab)
+	out := make([]float32, len(ids)*s.m.Config().NVocab)
 	if err := s.feed(ids, true, out); err != nil {
 		return nil, err
 	}
-	copy(s.logits, out[len(out)-s.m.cfg.NVocab:])
+	copy(s.logits, out[len(out)-s.m.Config().NVocab:])
 	return out, nil
 }
 

@@ -2,8 +2,10 @@ package tests
 
 import (
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -110,10 +112,17 @@ func slowModel(t *testing.T) string {
 	return path
 }
 
-// tmux drives a program in a detached terminal.
+// tmux drives a program in a detached terminal. Each test gets its own tmux server (its own
+// socket), so one test's server shutting down cannot race with the next test's start.
 type tmux struct {
 	t       *testing.T
+	socket  string
 	session string
+}
+
+// run runs a tmux command on this test's server.
+func (tm *tmux) run(args ...string) ([]byte, error) {
+	return exec.Command("tmux", append([]string{"-L", tm.socket}, args...)...).CombinedOutput()
 }
 
 func startTmux(t *testing.T, command string) *tmux {
@@ -121,26 +130,30 @@ func startTmux(t *testing.T, command string) *tmux {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Fatal("tmux is needed for the chat tests (make setup installs it)")
 	}
-	tm := &tmux{t: t, session: "sparkrun-test-" + strings.ReplaceAll(t.Name(), "/", "-")}
-	exec.Command("tmux", "kill-session", "-t", tm.session).Run()
-	out, err := exec.Command("tmux", "new-session", "-d", "-s", tm.session, "-x", "160", "-y", "50", command).CombinedOutput()
-	if err != nil {
+	name := fmt.Sprintf("sparkrun-test-%d-%s", os.Getpid(), strings.ReplaceAll(t.Name(), "/", "-"))
+	tm := &tmux{t: t, socket: name, session: name}
+	// remain-on-exit is set before the program starts, so its exit is always visible.
+	if out, err := tm.run("new-session", "-d", "-s", tm.session, "-x", "160", "-y", "50", "sleep 3600"); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	exec.Command("tmux", "set-option", "-t", tm.session, "remain-on-exit", "on").Run()
-	t.Cleanup(func() { exec.Command("tmux", "kill-session", "-t", tm.session).Run() })
+	t.Cleanup(func() { tm.run("kill-server") })
+	if out, err := tm.run("set-option", "-t", tm.session, "remain-on-exit", "on"); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	if out, err := tm.run("respawn-pane", "-k", "-t", tm.session, command); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
 	return tm
 }
 
 func (tm *tmux) send(keys ...string) {
-	args := append([]string{"send-keys", "-t", tm.session}, keys...)
-	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+	if out, err := tm.run(append([]string{"send-keys", "-t", tm.session}, keys...)...); err != nil {
 		tm.t.Fatalf("tmux send-keys: %v: %s", err, out)
 	}
 }
 
 func (tm *tmux) screen() string {
-	out, err := exec.Command("tmux", "capture-pane", "-p", "-J", "-S", "-200", "-t", tm.session).Output()
+	out, err := exec.Command("tmux", "-L", tm.socket, "capture-pane", "-p", "-J", "-S", "-200", "-t", tm.session).Output()
 	if err != nil {
 		tm.t.Fatalf("tmux capture-pane: %v", err)
 	}
@@ -163,7 +176,35 @@ func (tm *tmux) waitFor(what string, timeout time.Duration, cond func(string) bo
 	}
 }
 
-func contains(sub string) func(string) bool { return func(s string) bool { return strings.Contains(s, sub) } }
+// waitExit waits until the program in the pane has exited with status 0.
+func (tm *tmux) waitExit(timeout time.Duration) {
+	tm.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out, err := tm.run("list-panes", "-t", tm.session, "-F", "#{pane_dead} #{pane_dead_status}")
+		if err != nil {
+			tm.t.Fatalf("tmux list-panes: %v: %s", err, out)
+		}
+		switch strings.TrimSpace(string(out)) {
+		case "1 0":
+			return
+		case "0":
+		default:
+			tm.t.Fatalf("the program exited with %q; screen:\n%s", out, tm.screen())
+		}
+		if time.Now().After(deadline) {
+			// Ask for a goroutine dump (Ctrl-\ sends SIGQUIT) so a hang can be diagnosed.
+			tm.run("send-keys", "-t", tm.session, "C-\\")
+			time.Sleep(time.Second)
+			tm.t.Fatalf("the program did not exit; screen after SIGQUIT:\n%s", tm.screen())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains(sub string) func(string) bool {
+	return func(s string) bool { return strings.Contains(s, sub) }
+}
 
 func TestChatTerminal(t *testing.T) {
 	model := slowModel(t)
@@ -190,7 +231,7 @@ func TestChatTerminal(t *testing.T) {
 	tm.send("/clear", "Enter")
 	tm.waitFor("/clear", 10*time.Second, contains("Cleared the conversation."))
 	tm.send("/bye", "Enter")
-	tm.waitFor("exit", 10*time.Second, contains("Pane is dead"))
+	tm.waitExit(30 * time.Second)
 }
 
 // TestChatPlainContinuation: a model without a chat template (the embedded TinyStories one)
@@ -205,8 +246,9 @@ func TestChatPlainContinuation(t *testing.T) {
 	tm.waitFor("the continuation prompt", 10*time.Second, contains("... "))
 	tm.send(`and the cat"""`, "Enter")
 	tm.waitFor("a second reply", 30*time.Second, func(s string) bool { return strings.Count(s, ">>> ") >= 3 })
+	time.Sleep(300 * time.Millisecond) // let the program get back to reading its input
 	tm.send("C-d")
-	tm.waitFor("exit", 10*time.Second, contains("Pane is dead"))
+	tm.waitExit(30 * time.Second)
 }
 
 // TestChatPipe: with stdin not a terminal each line is a message and replies go to stdout.

@@ -141,13 +141,19 @@ func TestPerplexityMatchesLlamaCpp(t *testing.T) {
 // (the Llama Q/K permutation undone and redone), that `info` reads the result, and that the
 // folder, its conversion and (for F32) the original give identical logits.
 func TestConvertRoundTrip(t *testing.T) {
-	src, err := gguf.Open("testdata/micro-llama.f32.gguf")
+	for _, model := range []string{"micro-llama.f32.gguf", "micro-qwen3.f32.gguf"} {
+		t.Run(model, func(t *testing.T) { convertRoundTrip(t, filepath.Join("testdata", model)) })
+	}
+}
+
+func convertRoundTrip(t *testing.T, model string) {
+	src, err := gguf.Open(model)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
 	ids := "1,403,407,261,378,432,383,286,261,376,298,315,421"
-	want := mustRun(t, "logits", "testdata/micro-llama.f32.gguf", "--ids", ids)
+	want := mustRun(t, "logits", model, "--ids", ids)
 	for _, c := range []struct {
 		dtype safetensors.DType
 		typ   string

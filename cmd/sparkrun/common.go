@@ -17,9 +17,19 @@ type loadFlags struct {
 	threads int
 	ctx     int
 	kvType  string
+	press   *pressFlags
 }
 
+// addLoadFlags adds the model flags and the KV press flags.
 func addLoadFlags(fs *flag.FlagSet) *loadFlags {
+	l := addModelFlags(fs)
+	l.press = addPressFlags(fs)
+	return l
+}
+
+// addModelFlags adds the model flags without the press flags (for presseval, which takes lists
+// of presses).
+func addModelFlags(fs *flag.FlagSet) *loadFlags {
 	l := &loadFlags{}
 	fs.IntVar(&l.threads, "threads", 0, "CPU threads (0: the number of physical cores)")
 	fs.IntVar(&l.ctx, "ctx", 0, fmt.Sprintf("context size in tokens (0: the model's, at most %d)", runtime.DefaultContext))
@@ -39,7 +49,13 @@ func (l *loadFlags) options() (runtime.Options, error) {
 	if l.ctx < 0 {
 		return runtime.Options{}, usagef("--ctx %d: must be 0 (the model's) or positive", l.ctx)
 	}
-	return runtime.Options{Threads: l.threads, ContextSize: l.ctx, KVType: kv}, nil
+	var pc *runtime.PressConfig
+	if l.press != nil {
+		if pc, err = l.press.config(); err != nil {
+			return runtime.Options{}, err
+		}
+	}
+	return runtime.Options{Threads: l.threads, ContextSize: l.ctx, KVType: kv, Press: pc}, nil
 }
 
 // loaded is an open model with its tokenizer.

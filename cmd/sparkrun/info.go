@@ -50,6 +50,7 @@ type tensorRow struct {
 func runInfo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("info", "[MODEL]", stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
+	kv := addKVInfoFlags(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -66,6 +67,12 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer f.Close()
+	if kv.show {
+		return runInfoKV(stdout, f, name, kv, *asJSON)
+	}
+	if kv.press.name != "" {
+		return usagef("--press needs --kv")
+	}
 	rep := buildInfo(f, name)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

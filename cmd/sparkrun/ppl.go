@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"github.com/sparkrun/sparkrun/runtime"
 )
 
 func init() {
@@ -84,7 +86,7 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 			chunk[0] = bos
 		}
 		sess.Reset()
-		logits, err := sess.PromptLogits(chunk)
+		logits, err := chunkLogits(sess, chunk, m.model.Options().Press != nil)
 		if err != nil {
 			return err
 		}
@@ -108,6 +110,30 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nFinal estimate: PPL = %.4f +/- %.5f (%d chunks of %d, %d tokens scored)\n", res.PPL, res.PPLErr, chunks, n, count)
 	return nil
+}
+
+// chunkLogits returns the logits after every token of chunk ([len(chunk)][n_vocab]). With a
+// press, the unscored first half (positions 0..n/2) is the prompt, compressed at its end, and the
+// scored half is teacher-forced through the compressed cache, so the perplexity measures the
+// press; the rows before n/2, never scored, are left zero.
+func chunkLogits(sess *runtime.Session, chunk []int32, pressed bool) ([]float32, error) {
+	if !pressed {
+		return sess.PromptLogits(chunk)
+	}
+	n, nVocab := len(chunk), len(sess.Logits())
+	out := make([]float32, n*nVocab)
+	if err := sess.Prefill(chunk[:n/2+1]); err != nil {
+		return nil, err
+	}
+	copy(out[n/2*nVocab:], sess.Logits())
+	if rest := chunk[n/2+1 : n-1]; len(rest) > 0 {
+		rows, err := sess.PromptLogits(rest)
+		if err != nil {
+			return nil, err
+		}
+		copy(out[(n/2+1)*nVocab:], rows)
+	}
+	return out, nil
 }
 
 // logSoftmax returns log p(id) under logits, in float64.
