@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/sparkrun
 # Packages whose code runs goroutines concurrently: tested again under the race detector.
-RACE_PKGS := ./runtime/cpu/... ./cmd/...
+RACE_PKGS := ./runtime/... ./cmd/... ./tokenizer/... ./press/...
 FUZZTIME ?= 15s
 
 .PHONY: help build test vet race fuzz bench setup shaders shaders-check quickstart
