@@ -54,6 +54,7 @@ type chatter struct {
 func runChat(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("chat", "[MODEL]", stderr)
 	lf := addLoadFlags(fs)
+	lf.device = addDeviceFlag(fs)
 	sf := addSampleFlags(fs, 0.8)
 	system := fs.String("system", "", "system prompt")
 	n := fs.Int("n", 0, "tokens per reply at most (0: until the model ends it or the context is full)")
@@ -83,7 +84,7 @@ func runChat(args []string, stdout, stderr io.Writer) error {
 	defer m.Close()
 	c := &chatter{
 		m: m, system: *system, sf: sf, maxTokens: *n, shift: !*noShift, verbose: *verbose,
-		interactive: isTerminal(os.Stdin), out: stdout, errw: stderr, sess: m.model.NewSession(),
+		interactive: isTerminal(os.Stdin), out: stdout, errw: stderr, sess: runtime.NewSessionOn(m.engine),
 	}
 	if src := m.tok.ChatTemplate(); src != "" {
 		if c.tmpl, err = chat.Parse(src); err != nil {
@@ -242,9 +243,9 @@ func (c *chatter) set(args []string, line string) error {
 }
 
 func (c *chatter) showInfo() {
-	cfg := c.m.model.Config()
+	cfg := c.m.engine.Config()
 	fmt.Fprintf(c.errw, "model:        %s (%s, %d layers, n_embd %d, vocab %d)\n", c.m.name, cfg.Arch.Name, cfg.NLayer, cfg.NEmbd, cfg.NVocab)
-	fmt.Fprintf(c.errw, "context:      %d tokens, %d used\n", c.m.model.Options().ContextSize, c.sess.Pos())
+	fmt.Fprintf(c.errw, "context:      %d tokens, %d used\n", c.m.engine.Options().ContextSize, c.sess.Pos())
 	fmt.Fprintf(c.errw, "template:     %s\n", map[bool]string{true: "the model's chat template", false: "none (plain continuation)"}[c.tmpl != nil])
 	fmt.Fprintf(c.errw, "sampling:     temp %g, top-k %d, top-p %g, min-p %g, repeat-penalty %g, seed %d, n %d\n",
 		c.sf.temp, c.sf.topK, c.sf.topP, c.sf.minP, c.sf.repeat, c.sf.seed, c.maxTokens)
@@ -297,7 +298,7 @@ func (c *chatter) reply(user string) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.m.model.Options().ContextSize
+	ctx := c.m.engine.Options().ContextSize
 	// Keep room for a reply of a useful length: a quarter of the context, at most 512 tokens.
 	reserve := min(ctx/4, 512)
 	for len(ids)+reserve > ctx {

@@ -18,6 +18,7 @@ type loadFlags struct {
 	ctx     int
 	kvType  string
 	press   *pressFlags
+	device  *deviceFlag // nil: the CPU runtime (commands without --device)
 }
 
 // addLoadFlags adds the model flags and the KV press flags.
@@ -60,14 +61,16 @@ func (l *loadFlags) options() (runtime.Options, error) {
 
 // loaded is an open model with its tokenizer.
 type loaded struct {
-	file  *gguf.File
-	name  string
-	model *runtime.Model
-	tok   *tokenizer.Tokenizer // nil when loaded without one
+	file   *gguf.File
+	name   string
+	engine runtime.Engine       // the model on the device --device selected
+	model  *runtime.Model       // the same model on the CPU runtime; nil on Vulkan
+	close  func()               // frees the engine
+	tok    *tokenizer.Tokenizer // nil when loaded without one
 }
 
 func (l *loaded) Close() {
-	l.model.Close()
+	l.close()
 	l.file.Close()
 }
 
@@ -90,12 +93,12 @@ func (l *loadFlags) load(path string, needTokenizer bool) (*loaded, error) {
 		f.Close()
 		return nil, modelError{fmt.Errorf("%s: %w", name, err)}
 	}
-	m, err := runtime.Load(f, opts)
+	e, m, closeFn, err := l.device.load(f, opts)
 	if err != nil {
 		f.Close()
-		return nil, modelError{fmt.Errorf("%s: %w", name, err)}
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &loaded{file: f, name: name, model: m, tok: tok}, nil
+	return &loaded{file: f, name: name, engine: e, model: m, close: closeFn, tok: tok}, nil
 }
 
 // sampleFlags are the sampling flags shared by run, chat and batch.

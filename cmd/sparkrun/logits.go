@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+
+	"github.com/sparkrun/sparkrun/runtime"
 )
 
 func init() {
@@ -17,6 +19,7 @@ func init() {
 func runLogits(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("logits", "[MODEL] (--ids 1,2,3 | --prompt TEXT)", stderr)
 	lf := addLoadFlags(fs)
+	lf.device = addDeviceFlag(fs)
 	idList := fs.String("ids", "", "comma-separated token ids")
 	prompt := fs.String("prompt", "", "text to tokenize (with BOS) instead of --ids")
 	outPath := fs.String("out", "", "write to this file instead of stdout")
@@ -40,7 +43,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	nVocab := m.model.Config().NVocab
+	nVocab := m.engine.Config().NVocab
 	var ids []int32
 	if *idList != "" {
 		ids, err = parseIDs(*idList, nVocab)
@@ -50,7 +53,7 @@ func runLogits(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	sess := m.model.NewSession()
+	sess := runtime.NewSessionOn(m.engine)
 	var logits []float32
 	if *incremental {
 		for _, id := range ids {

@@ -31,6 +31,7 @@ type pplResult struct {
 func runPPL(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ppl", "[MODEL] FILE", stderr)
 	lf := addLoadFlags(fs)
+	lf.device = addDeviceFlag(fs)
 	maxChunks := fs.Int("chunks", 0, "score at most this many chunks (0: all)")
 	asJSON := fs.Bool("json", false, "print the final result as JSON")
 	pos, err := parseFlags(fs, args)
@@ -74,9 +75,9 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 	if chunks == 0 {
 		return fmt.Errorf("%s has %d tokens, fewer than one chunk of %d (lower --ctx)", textPath, len(ids), n)
 	}
-	nVocab := m.model.Config().NVocab
+	nVocab := m.engine.Config().NVocab
 	bos := m.tok.BOS()
-	sess := m.model.NewSession()
+	sess := runtime.NewSessionOn(m.engine)
 	var nll, nll2 float64
 	count := 0
 	chunk := make([]int32, n)
@@ -86,7 +87,7 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 			chunk[0] = bos
 		}
 		sess.Reset()
-		logits, err := chunkLogits(sess, chunk, m.model.Options().Press != nil)
+		logits, err := chunkLogits(sess, chunk, m.engine.Options().Press != nil)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ func init() {
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "[MODEL] PROMPT", stderr)
 	lf := addLoadFlags(fs)
+	lf.device = addDeviceFlag(fs)
 	sf := addSampleFlags(fs, 0.8)
 	n := fs.Int("n", 128, "tokens to generate at most (0: until end of text or context)")
 	ids := fs.Bool("ids", false, "print the generated token ids (comma separated) instead of the text")
@@ -56,7 +57,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if len(promptIDs) == 0 {
 		return usagef("the prompt is empty and the model adds no BOS token: give a prompt")
 	}
-	if ctx := m.model.Options().ContextSize; len(promptIDs) >= ctx {
+	if ctx := m.engine.Options().ContextSize; len(promptIDs) >= ctx {
 		return fmt.Errorf("prompt is %d tokens, the context holds %d (raise --ctx)", len(promptIDs), ctx)
 	}
 	out := bufio.NewWriter(stdout)
@@ -87,7 +88,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 			return out.Flush()
 		}
 	}
-	sess := m.model.NewSession()
+	sess := runtime.NewSessionOn(m.engine)
 	if _, err := sess.Generate(promptIDs, gen); err != nil {
 		return err
 	}

@@ -1,0 +1,126 @@
+//go:build cgo
+
+package main
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sparkrun/sparkrun/runtime"
+	"github.com/sparkrun/sparkrun/runtime/vulkan"
+)
+
+// TestDeviceLoadVulkan loads the embedded model with --device vulkan (lavapipe here, with the
+// validation layer on) and checks that it runs on the device and gives the CPU's greedy tokens.
+func TestDeviceLoadVulkan(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	f, _, err := openModel("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gen := func(spec string) []int32 {
+		var stderr bytes.Buffer
+		d := &deviceFlag{spec: spec, stderr: &stderr}
+		e, cpu, closeFn, err := d.load(f, runtime.Options{ContextSize: 64})
+		if errors.Is(err, vulkan.ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
+			t.Skipf("no Vulkan device and SPARKRUN_VK_OPTIONAL=1: %v", err)
+		}
+		if err != nil {
+			t.Fatalf("--device %s: %v", spec, err)
+		}
+		if (cpu == nil) != (spec == "vulkan") {
+			t.Fatalf("--device %s: CPU model %v", spec, cpu)
+		}
+		res, err := runtime.NewSessionOn(e).Generate([]int32{1}, runtime.GenerateOptions{MaxTokens: 24})
+		closeFn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if spec == "vulkan" && (!strings.Contains(stderr.String(), "running on vulkan:") || strings.Contains(stderr.String(), "validation")) {
+			t.Fatalf("--device vulkan: stderr %q, want the device named and no validation message", stderr.String())
+		}
+		return res.Tokens
+	}
+	if got, want := gen("vulkan"), gen("cpu"); !slices.Equal(got, want) {
+		t.Fatalf("vulkan generated %v, cpu %v", got, want)
+	}
+}
+
+// TestDeviceNoVulkan hides every Vulkan device: --device vulkan is a runtime failure (exit 1)
+// that says there is no device, and auto runs on the CPU, saying so.
+func TestDeviceNoVulkan(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "")
+	f, _, err := openModel("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var stderr bytes.Buffer
+	_, _, _, err = (&deviceFlag{spec: "vulkan", stderr: &stderr}).load(f, runtime.Options{})
+	var ue usageError
+	var me modelError
+	if !errors.Is(err, vulkan.ErrNoDevice) || errors.As(err, &ue) || errors.As(err, &me) {
+		t.Fatalf("--device vulkan without devices: error %v, want a runtime failure (exit 1) wrapping ErrNoDevice", err)
+	}
+	e, cpu, closeFn, err := (&deviceFlag{spec: "auto", stderr: &stderr}).load(f, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeFn()
+	if cpu == nil || e != runtime.Engine(cpu) || !strings.Contains(stderr.String(), "no Vulkan device; running on the CPU") {
+		t.Fatalf("--device auto without devices: CPU model %v, stderr %q", cpu, stderr.String())
+	}
+}
+
+// TestCLIDevice runs commands end to end with --device: the embedded stories260K on Vulkan
+// (lavapipe here, validation layer on) reproduces karpathy's greedy text like the CPU, logits and
+// ppl run there, and --device vulkan with every device hidden is a runtime failure (exit 1).
+func TestCLIDevice(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	want, err := os.ReadFile("testdata/stories260K.greedy-t0.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := sparkrun(t, "run", "", "--device", "vulkan", "--temp", "0", "-n", "256")
+	if code != exitOK || strings.TrimSuffix(out, "\n") != string(want) || strings.Contains(errs, "validation") {
+		t.Fatalf("run --device vulkan: exit %d, stderr %q\n got %q\nwant %q", code, errs, out, want)
+	}
+	cpuLogits := mustRun(t, "logits", "--device", "cpu", "--kv-type", "f32", "--ids", "1,403,407,261,378")
+	vkLogits, errs, code := sparkrun(t, "logits", "--device", "vulkan", "--kv-type", "f32", "--ids", "1,403,407,261,378")
+	if code != exitOK || strings.Contains(errs, "validation") {
+		t.Fatalf("logits --device vulkan: exit %d, stderr %q", code, errs)
+	}
+	// Printed with %.6g: stories260K's logits reach ±22, so the device's float32 differences
+	// (< 3e-4, package vkmodel's TestLogits) show in the last digit at most.
+	cl, vl := strings.Fields(cpuLogits), strings.Fields(vkLogits)
+	if len(cl) != len(vl) {
+		t.Fatalf("logits: %d fields on the CPU, %d on Vulkan", len(cl), len(vl))
+	}
+	for i := range cl {
+		c, err1 := strconv.ParseFloat(strings.TrimSuffix(cl[i], ","), 64)
+		v, err2 := strconv.ParseFloat(strings.TrimSuffix(vl[i], ","), 64)
+		if err1 != nil || err2 != nil || math.Abs(c-v) > 1e-3 {
+			t.Fatalf("logits field %d: cpu %q, vulkan %q", i, cl[i], vl[i])
+		}
+	}
+	// Perplexity prints 4 decimals, which the device's float32 differences do not reach.
+	ppl := func(device string) string {
+		out := mustRun(t, "ppl", "--device", device, "--kv-type", "f32", "--ctx", "64", "testdata/story.txt")
+		_, final, _ := strings.Cut(out, "Final estimate")
+		return final
+	}
+	if c, v := ppl("cpu"), ppl("vulkan"); c == "" || c != v {
+		t.Fatalf("ppl: cpu %q, vulkan %q", c, v)
+	}
+	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "")
+	if _, errs, code := sparkrun(t, "run", "", "--device", "vulkan", "-n", "2"); code != exitFailure || !strings.Contains(errs, "no Vulkan device") {
+		t.Fatalf("run --device vulkan without devices: exit %d, stderr %q; want exit 1 saying there is no device", code, errs)
+	}
+}

@@ -1,0 +1,236 @@
+//go:build cgo
+
+package vkmodel
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+
+	"github.com/sparkrun/sparkrun/ggml"
+	"github.com/sparkrun/sparkrun/gguf"
+	"github.com/sparkrun/sparkrun/runtime"
+	"github.com/sparkrun/sparkrun/runtime/vulkan"
+)
+
+// blockWeights are one transformer block's tensors in device memory.
+type blockWeights struct {
+	attnNorm *vulkan.Buffer // [dim] f32
+	wq       *vulkan.Matrix // [n_head*head_dim][dim]
+	wk, wv   *vulkan.Matrix // [n_kv_head*head_dim][dim]
+	bq       *vulkan.Buffer // [n_head*head_dim] f32, or nil
+	bk, bv   *vulkan.Buffer // [n_kv_head*head_dim] f32, or nil
+	qNorm    *vulkan.Buffer // [head_dim] f32, qwen3 only
+	kNorm    *vulkan.Buffer // [head_dim] f32, qwen3 only
+	wo       *vulkan.Matrix // [dim][n_head*head_dim]
+	ffnNorm  *vulkan.Buffer // [dim] f32
+	gate, up *vulkan.Matrix // [n_ff][dim]
+	down     *vulkan.Matrix // [dim][n_ff]
+}
+
+// weights are all of a model's tensors in device memory.
+type weights struct {
+	embd    *vulkan.Matrix // [n_vocab][dim]
+	outNorm *vulkan.Buffer // [dim] f32
+	output  *vulkan.Matrix // [n_vocab][dim]; the embedding matrix itself when tied
+	// ropeFF holds the per-pair divisors of the RoPE angle, [rope_dim/2] f32: rope_freqs.weight
+	// (Llama 3) times the linear scaling factor, or nil when both are absent (all ones).
+	ropeFF *vulkan.Buffer
+	blocks []blockWeights
+}
+
+// uploader looks tensors up, checks their shapes and uploads them, keeping the first error so
+// that the binding code reads as a plain list of tensors (as the CPU runtime's binder does). It
+// remembers everything it uploaded, so that a failed load frees it.
+type uploader struct {
+	f    *gguf.File
+	ctx  *vulkan.Context
+	err  error
+	mats []*vulkan.Matrix
+	bufs []*vulkan.Buffer
+}
+
+func (u *uploader) fail(format string, args ...any) {
+	if u.err == nil {
+		u.err = fmt.Errorf("vkmodel: "+format, args...)
+	}
+}
+
+// lookup returns tensor name with GGUF dims (ne0 first) and its bytes, or nil (recording an error
+// unless optional) when it is absent or mis-shaped.
+func (u *uploader) lookup(name string, optional bool, dims ...int) (*gguf.TensorInfo, []byte) {
+	if u.err != nil {
+		return nil, nil
+	}
+	t, ok := u.f.Tensor(name)
+	if !ok {
+		if !optional {
+			u.fail("missing tensor %s (want shape %v)", name, dims)
+		}
+		return nil, nil
+	}
+	same := len(t.Dims) == len(dims)
+	for i := 0; same && i < len(dims); i++ {
+		same = t.Dims[i] == int64(dims[i])
+	}
+	if !same {
+		u.fail("tensor %s has shape %v, want %v", name, t.Dims, dims)
+		return nil, nil
+	}
+	data, err := u.f.TensorData(t)
+	if err != nil {
+		u.fail("tensor %s: %v", name, err)
+		return nil, nil
+	}
+	return t, data
+}
+
+// floats dequantizes n values of tensor name (type typ) to f32.
+func (u *uploader) floats(name string, typ ggml.Type, data []byte, n int) []float32 {
+	v := make([]float32, n)
+	if err := ggml.Dequantize(typ, data, v); err != nil {
+		u.fail("tensor %s: %v", name, err)
+		return nil
+	}
+	return v
+}
+
+// matrix uploads a 2-D weight of rows x cols (GGUF dims [cols rows]): as stored when the device
+// has a kernel for its type, else dequantized to f32.
+func (u *uploader) matrix(name string, rows, cols int) *vulkan.Matrix {
+	t, data := u.lookup(name, false, cols, rows)
+	if t == nil {
+		return nil
+	}
+	typ := t.Type
+	if !vulkan.MatrixType(typ) {
+		if !ggml.Supported(typ) {
+			u.fail("tensor %s has type %s, which sparkrun cannot compute with", name, typ)
+			return nil
+		}
+		v := u.floats(name, typ, data, rows*cols)
+		if v == nil {
+			return nil
+		}
+		typ, data = ggml.TypeF32, f32Bytes(v)
+	}
+	m, err := u.ctx.UploadMatrix(name, typ, rows, cols, data)
+	if err != nil {
+		u.fail("%v", err)
+		return nil
+	}
+	u.mats = append(u.mats, m)
+	return m
+}
+
+// vector uploads a 1-D tensor of n values as f32; an absent optional tensor gives nil.
+func (u *uploader) vector(name string, n int, optional bool) *vulkan.Buffer {
+	t, data := u.lookup(name, optional, n)
+	if t == nil {
+		return nil
+	}
+	v := u.floats(name, t.Type, data, n)
+	if v == nil {
+		return nil
+	}
+	return u.f32(name, v)
+}
+
+// f32 uploads v to a new buffer.
+func (u *uploader) f32(name string, v []float32) *vulkan.Buffer {
+	b, err := u.ctx.NewBuffer(4 * uint64(len(v)))
+	if err == nil {
+		u.bufs = append(u.bufs, b)
+		err = b.WriteF32(0, v)
+	}
+	if err != nil {
+		u.fail("tensor %s: %v", name, err)
+		return nil
+	}
+	return b
+}
+
+// free releases everything uploaded.
+func (u *uploader) free() {
+	for _, m := range u.mats {
+		m.Close()
+	}
+	for _, b := range u.bufs {
+		b.Close()
+	}
+}
+
+// upload binds and uploads every tensor configuration c needs, the same set the CPU runtime
+// binds.
+func (u *uploader) upload(c *runtime.Config) *weights {
+	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
+	w := &weights{
+		embd:    u.matrix("token_embd.weight", c.NVocab, c.NEmbd),
+		outNorm: u.vector("output_norm.weight", c.NEmbd, false),
+		ropeFF:  u.ropeFactors(c),
+	}
+	if _, ok := u.f.Tensor("output.weight"); ok {
+		w.output = u.matrix("output.weight", c.NVocab, c.NEmbd)
+	} else {
+		w.output = w.embd // tied embeddings
+	}
+	for i := 0; i < c.NLayer && u.err == nil; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
+		bw := blockWeights{
+			attnNorm: u.vector(p+"attn_norm.weight", c.NEmbd, false),
+			wq:       u.matrix(p+"attn_q.weight", qDim, c.NEmbd),
+			wk:       u.matrix(p+"attn_k.weight", kvDim, c.NEmbd),
+			wv:       u.matrix(p+"attn_v.weight", kvDim, c.NEmbd),
+			wo:       u.matrix(p+"attn_output.weight", c.NEmbd, qDim),
+			ffnNorm:  u.vector(p+"ffn_norm.weight", c.NEmbd, false),
+			gate:     u.matrix(p+"ffn_gate.weight", c.NFF, c.NEmbd),
+			up:       u.matrix(p+"ffn_up.weight", c.NFF, c.NEmbd),
+			down:     u.matrix(p+"ffn_down.weight", c.NEmbd, c.NFF),
+		}
+		// As on the CPU: biases are required where the architecture has them and used
+		// wherever a file carries them.
+		optional := !c.Arch.QKVBias
+		bw.bq = u.vector(p+"attn_q.bias", qDim, optional)
+		bw.bk = u.vector(p+"attn_k.bias", kvDim, optional)
+		bw.bv = u.vector(p+"attn_v.bias", kvDim, optional)
+		if c.Arch.QKNorm {
+			bw.qNorm = u.vector(p+"attn_q_norm.weight", c.HeadDim, false)
+			bw.kNorm = u.vector(p+"attn_k_norm.weight", c.HeadDim, false)
+		}
+		w.blocks = append(w.blocks, bw)
+	}
+	return w
+}
+
+// ropeFactors returns the RoPE angle divisors: the rope shader divides each pair's angle by its
+// factor, so linear scaling (positions divided by RopeScale) folds into the factors as a product
+// with rope_freqs.weight, matching cpu.RopeFreqs.
+func (u *uploader) ropeFactors(c *runtime.Config) *vulkan.Buffer {
+	n := c.RopeDim / 2
+	var ff []float32
+	if t, data := u.lookup("rope_freqs.weight", true, n); t != nil {
+		ff = u.floats("rope_freqs.weight", t.Type, data, n)
+	}
+	if ff == nil && c.RopeScale == 1 {
+		return nil
+	}
+	if ff == nil {
+		ff = make([]float32, n)
+		for i := range ff {
+			ff[i] = 1
+		}
+	}
+	for i := range ff {
+		ff[i] *= float32(c.RopeScale)
+	}
+	return u.f32("rope_freqs.weight", ff)
+}
+
+// f32Bytes encodes v as little-endian f32, the layout of an F32 tensor.
+func f32Bytes(v []float32) []byte {
+	b := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
+	}
+	return b
+}
