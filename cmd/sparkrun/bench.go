@@ -46,6 +46,7 @@ type kvFootprint struct {
 // benchResult is one test of one model: a row of the table and an element of `bench --json`.
 type benchResult struct {
 	Model      string    `json:"model"`
+	Backend    string    `json:"backend"`     // "CPU" or "Vulkan", where the forward passes ran
 	Test       string    `json:"test"`        // "pp512" or "tg128", as llama-bench names them
 	NTokens    int       `json:"n_tokens"`    // tokens per repetition
 	MeanTPS    float64   `json:"mean_tps"`    // mean of the repetitions' tokens per second
@@ -73,6 +74,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	depth := fs.Int("d", 0, "tg at depth: prefill this many tokens, untimed, before each tg repetition (llama-bench's -d); with --press they are compressed first")
 	synthetic := fs.String("synthetic", "", "benchmark a random-weight model SHAPE:TYPE instead of a file, e.g. llama3.2-1b:q8_0 (shapes: "+strings.Join(synth.Names(), ", ")+")")
 	save := fs.String("save", "", "with --synthetic: write the model to this GGUF file (for other runtimes) before benchmarking it")
+	dev := addDeviceFlag(fs)
 	asJSON := fs.Bool("json", false, "print the results as a JSON array")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -133,14 +135,18 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 
 	start := time.Now()
-	m, err := runtime.Load(f, opts)
+	e, m, closeFn, err := dev.load(f, opts)
 	if err != nil {
-		return modelError{fmt.Errorf("%s: %w", name, err)}
+		return err
 	}
-	defer m.Close()
+	defer closeFn()
 	fmt.Fprintf(stderr, "loaded %s in %.1fs\n", name, time.Since(start).Seconds())
 
-	base := benchResult{Model: name, Threads: lf.threads, kvFootprint: kvOf(m)}
+	backend := "Vulkan"
+	if m != nil {
+		backend = "CPU"
+	}
+	base := benchResult{Model: name, Backend: backend, Threads: lf.threads, kvFootprint: kvOf(e)}
 	for i := range f.Tensors {
 		base.Bytes += f.Tensors[i].Size
 		base.Params += f.Tensors[i].Elements()
@@ -148,11 +154,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if opts.Press != nil && *nGen > 0 && *depth == 0 {
 		fmt.Fprintf(stderr, "note: tg decodes into an empty cache, which a press never compresses; give -d N to decode after a compressed prompt of N tokens\n")
 	}
-	results, err := runTests(m, base, *nPrompt, *nGen, *depth, *reps)
+	results, err := runTests(e, base, *nPrompt, *nGen, *depth, *reps)
 	if err != nil {
 		return err
 	}
-	if n := max(*depth, *nPrompt); opts.Press != nil && n > 0 {
+	if n := max(*depth, *nPrompt); opts.Press != nil && m != nil && n > 0 {
 		// The press's footprint for the tests' context: the compressed prompt (the tg depth,
 		// else the pp prompt) plus the dense positions after it.
 		kvc, err := pressFootprint(m, randomTokens(n, m.Config().NVocab), base.KVContext, base.KVBytesPerToken)
@@ -176,9 +182,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // runTests runs the pp and tg tests (those with a positive token count) on one session of m
 // and returns their results, base filled in with the test and its speeds.
-func runTests(m *runtime.Model, base benchResult, nPrompt, nGen, depth, reps int) ([]benchResult, error) {
-	sess := m.NewSession()
-	ids := randomTokens(max(nPrompt, nGen, depth), m.Config().NVocab)
+func runTests(e runtime.Engine, base benchResult, nPrompt, nGen, depth, reps int) ([]benchResult, error) {
+	sess := runtime.NewSessionOn(e)
+	ids := randomTokens(max(nPrompt, nGen, depth), e.Config().NVocab)
 	tests := []struct {
 		name  string
 		n     int
@@ -269,8 +275,8 @@ func buildableTypes(shape synth.Shape) []string {
 }
 
 // kvOf returns the dense KV cache size of m's sessions.
-func kvOf(m *runtime.Model) kvFootprint {
-	c, o := m.Config(), m.Options()
+func kvOf(e runtime.Engine) kvFootprint {
+	c, o := e.Config(), e.Options()
 	elem := int64(2)
 	if o.KVType == runtime.KVF32 {
 		elem = 4
@@ -367,7 +373,7 @@ func printBench(w io.Writer, results []benchResult) error {
 			threads = strconv.Itoa(r.Threads)
 		}
 		fmt.Fprintf(out, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %20s |\n",
-			r.Model, fmt.Sprintf("%.2f GiB", float64(r.Bytes)/(1<<30)), humanCount(r.Params), "CPU", threads, r.Test,
+			r.Model, fmt.Sprintf("%.2f GiB", float64(r.Bytes)/(1<<30)), humanCount(r.Params), r.Backend, threads, r.Test,
 			fmt.Sprintf("%.2f ± %.2f", r.MeanTPS, r.StddevTPS))
 	}
 	if len(results) > 0 {

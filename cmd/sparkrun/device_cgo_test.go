@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -122,5 +123,25 @@ func TestCLIDevice(t *testing.T) {
 	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "")
 	if _, errs, code := sparkrun(t, "run", "", "--device", "vulkan", "-n", "2"); code != exitFailure || !strings.Contains(errs, "no Vulkan device") {
 		t.Fatalf("run --device vulkan without devices: exit %d, stderr %q; want exit 1 saying there is no device", code, errs)
+	}
+}
+
+// TestBenchDevice: bench runs on the device --device names and says so in its results.
+func TestBenchDevice(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	for _, c := range []struct{ device, backend string }{{"cpu", "CPU"}, {"vulkan", "Vulkan"}} {
+		out := mustRun(t, "bench", "-p", "8", "-n", "4", "-r", "1", "--json", "--device", c.device)
+		var rows []benchResult
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != 2 {
+			t.Fatalf("--device %s: %d results, want 2", c.device, len(rows))
+		}
+		for _, r := range rows {
+			if r.Backend != c.backend || r.MeanTPS <= 0 {
+				t.Errorf("--device %s: %s backend %q at %g tok/s, want %s", c.device, r.Test, r.Backend, r.MeanTPS, c.backend)
+			}
+		}
 	}
 }

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# GPU check: run on a machine with a real Vulkan GPU (the project's lent H200, or any desktop).
+# Prints the Vulkan summary, runs the Vulkan parity tests against the CPU references on that
+# GPU, then `sparkrun bench --device vulkan` on synthetic Llama-3.2-1B and Llama-3-8B shapes
+# (Q4_0, Q8_0, F16) and one table: tokens/s and the fraction of the GPU's memory bandwidth
+# that token generation uses (weight bytes per token x tg tokens/s / bandwidth).
+#
+# Usage: tests/gpu/check.sh [BANDWIDTH_GBPS]   (default 4800, the H200's HBM3e)
+# Needs: Go, gcc, libvulkan (the loader), the GPU's Vulkan ICD. Installs nothing.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+bw=${1:-4800}
+out=${OUT:-$(mktemp -d)}
+echo "== vulkaninfo"
+command -v vulkaninfo >/dev/null && vulkaninfo --summary 2>/dev/null | head -40 || echo "vulkaninfo not installed"
+ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null
+echo "== build"
+go build -o "$out/sparkrun" ./cmd/sparkrun || exit 1
+"$out/sparkrun" devices
+echo "== Vulkan parity tests (ops and whole models) on this GPU"
+go test -count=1 ./runtime/vulkan/... ./runtime/vkmodel/... 2>&1 | tail -20
+echo "== bench"
+printf '%-22s %-6s %10s %10s %12s %8s\n' shape test tok/s stddev "GB/token" "bw used" > "$out/table.txt"
+for shape in llama3.2-1b llama3-8b; do
+  for typ in q4_0 q8_0 f16; do
+    json="$out/$shape-$typ.json"
+    if ! timeout 300 "$out/sparkrun" bench --synthetic "$shape:$typ" --device vulkan -p 512 -n 128 -r 3 --json > "$json" 2> "$out/$shape-$typ.err"; then
+      echo "$shape:$typ failed: $(tail -1 "$out/$shape-$typ.err")"
+      continue
+    fi
+    python3 - "$json" "$shape:$typ" "$bw" >> "$out/table.txt" <<'PY'
+import json, sys
+rows, name, bw = json.load(open(sys.argv[1])), sys.argv[2], float(sys.argv[3])
+for r in rows:
+    gb = r["bytes"] / 1e9
+    used = f'{gb * r["mean_tps"] / bw:.1%}' if r["test"].startswith("tg") else "-"
+    print(f'{name:<22} {r["test"]:<6} {r["mean_tps"]:10.1f} {r["stddev_tps"]:10.1f} {gb:12.2f} {used:>8}')
+PY
+  done
+done
+cat "$out/table.txt"
