@@ -87,6 +87,12 @@ func (d *deviceFlag) load(f *gguf.File, opts runtime.Options) (engine runtime.En
 			return nil, nil, nil, err
 		}
 	}
+	if vk && d.spec == "auto" {
+		if t := noVulkanKernel(f); t != "" {
+			fmt.Fprintf(d.stderr, "sparkrun: --device auto: %s; running on the CPU (--device vulkan would expand those weights to f32 on the device)\n", t)
+			vk = false
+		}
+	}
 	if !vk {
 		m, err := runtime.Load(f, opts)
 		if err != nil {
@@ -119,4 +125,17 @@ func (d *deviceFlag) load(f *gguf.File, opts runtime.Options) (engine runtime.En
 			fmt.Fprintf(d.stderr, "sparkrun: closing the Vulkan device: %v\n", err)
 		}
 	}, nil
+}
+
+// noVulkanKernel names the first weight matrix whose type the Vulkan shaders cannot read
+// directly (the device path would dequantize it to f32, four bytes per weight), or returns "".
+// auto then prefers the CPU, whose kernels read every type as stored.
+func noVulkanKernel(f *gguf.File) string {
+	for i := range f.Tensors {
+		t := &f.Tensors[i]
+		if len(t.Dims) == 2 && !vulkan.MatrixType(t.Type) {
+			return fmt.Sprintf("%s is %s, which has no Vulkan kernel yet", t.Name, t.Type)
+		}
+	}
+	return ""
 }

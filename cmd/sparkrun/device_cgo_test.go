@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/runtime"
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
@@ -143,5 +144,25 @@ func TestBenchDevice(t *testing.T) {
 				t.Errorf("--device %s: %s backend %q at %g tok/s, want %s", c.device, r.Test, r.Backend, r.MeanTPS, c.backend)
 			}
 		}
+	}
+}
+
+// TestNoVulkanKernel: auto keeps a model on the CPU when a weight type has no Vulkan kernel.
+func TestNoVulkanKernel(t *testing.T) {
+	f, _, err := openModel("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := noVulkanKernel(f); got != "" {
+		t.Errorf("stories260K (all F32): %q", got)
+	}
+	q4k, err := gguf.Open("../../runtime/testdata/micro-llama.Q4_K.gguf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q4k.Close()
+	if got := noVulkanKernel(q4k); !strings.Contains(got, "is Q4_K, which has no Vulkan kernel") {
+		t.Errorf("micro-llama.Q4_K: %q", got)
 	}
 }

@@ -2,10 +2,17 @@
 
 package vulkan
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/sparkrun/sparkrun/ggml"
+)
 
 // ErrNoCgo is returned by every entry point of a build without cgo.
 var ErrNoCgo = errors.New("vulkan: built without cgo: Vulkan unavailable (rebuild with CGO_ENABLED=1)")
 
 // Devices reports that this build cannot use Vulkan.
 func Devices() ([]DeviceInfo, error) { return nil, ErrNoCgo }
+
+// MatrixType reports that no weight type has a kernel in a build without Vulkan.
+func MatrixType(ggml.Type) bool { return false }
