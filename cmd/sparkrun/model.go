@@ -46,3 +46,16 @@ func looksLikeModel(arg string) bool {
 	_, err := os.Stat(arg)
 	return err == nil
 }
+
+// modelAndArg splits the positional arguments of a command called as `cmd [MODEL] ARG`: one
+// argument is ARG on the embedded model, two are MODEL and ARG; anything else is the usage
+// error given.
+func modelAndArg(pos []string, usage string) (model, arg string, err error) {
+	switch len(pos) {
+	case 1:
+		return "", pos[0], nil
+	case 2:
+		return pos[0], pos[1], nil
+	}
+	return "", "", usagef("%s", usage)
+}

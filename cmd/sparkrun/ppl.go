@@ -38,14 +38,9 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var path, textPath string
-	switch len(pos) {
-	case 1:
-		textPath = pos[0]
-	case 2:
-		path, textPath = pos[0], pos[1]
-	default:
-		return usagef("ppl takes [MODEL] FILE")
+	path, textPath, err := modelAndArg(pos, "ppl takes [MODEL] FILE")
+	if err != nil {
+		return err
 	}
 	// As in llama-perplexity, the context size is the chunk size (-c there, --ctx here).
 	if lf.ctx == 0 {

@@ -92,14 +92,9 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var path, textPath string
-	switch len(pos) {
-	case 1:
-		textPath = pos[0]
-	case 2:
-		path, textPath = pos[0], pos[1]
-	default:
-		return usagef("presseval takes [MODEL] TEXTFILE")
+	path, textPath, err := modelAndArg(pos, "presseval takes [MODEL] TEXTFILE")
+	if err != nil {
+		return err
 	}
 	specs, err := parsePressList(*presses)
 	if err != nil {

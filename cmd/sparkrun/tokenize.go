@@ -23,14 +23,9 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var path, text string
-	switch len(pos) {
-	case 1:
-		text = pos[0]
-	case 2:
-		path, text = pos[0], pos[1]
-	default:
-		return usagef("tokenize takes [MODEL] TEXT")
+	path, text, err := modelAndArg(pos, "tokenize takes [MODEL] TEXT")
+	if err != nil {
+		return err
 	}
 	f, _, err := openModel(path)
 	if err != nil {
