@@ -30,6 +30,9 @@ type slot struct {
 	pos     int     // next position
 	next    int32   // sampled token to feed next step; -1 if none
 	row     int     // logits row of this slot in the current step; -1 if none
+	// promptDone is set in the step that feeds the prompt's last token: after that pass the
+	// cache is told the prompt is complete (a press compresses it) before the first decode.
+	promptDone bool
 }
 
 // RunBatch generates continuations for many prompts with continuous batching: up to parallel
@@ -37,15 +40,26 @@ type slot struct {
 // finished sequence's slot takes the next request at once. next supplies requests until it
 // returns false; done receives each finished request (in completion order) with its result or
 // its own error (a prompt longer than the context fails only that request). An error returned by
-// done, or a forward-pass failure, stops the run.
-func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done func(*BatchRequest, BatchResult, error) error) error {
+// done, or a forward-pass failure, stops the run. With a press (Options.Press), each slot's
+// prompt is compressed once it has been fed whole, as Session.Prefill does, so every sequence
+// decodes over its own compressed prompt.
+//
+// The CPU model runs every slot's tokens in one forward pass; another engine (Vulkan, whose pass
+// serves one sequence) gets one pass per slot in the step, so each still reads the weights once
+// per step for all its tokens.
+func RunBatch(e Engine, parallel int, next func() (*BatchRequest, bool), done func(*BatchRequest, BatchResult, error) error) error {
 	if parallel < 1 {
 		return fmt.Errorf("runtime: parallel must be at least 1, got %d", parallel)
 	}
-	cache := m.NewCache(parallel)
+	nVocab, batchSize := e.Config().NVocab, e.Options().BatchSize
+	cache := e.NewCache(parallel)
+	if c, ok := cache.(interface{ Close() }); ok {
+		defer c.Close() // device caches hold device memory
+	}
+	ender, _ := cache.(prefillEnder)
 	ctx := cache.Context()
 	slots := make([]slot, parallel)
-	logits := make([]float32, parallel*m.cfg.NVocab)
+	logits := make([]float32, parallel*nVocab)
 	var batch []BatchEntry
 	exhausted := false
 	for {
@@ -71,7 +85,7 @@ func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done f
 		}
 		// Build one batch: every decoding slot's token, then prompt chunks up to BatchSize.
 		batch = batch[:0]
-		budget := m.opts.BatchSize
+		budget := batchSize
 		rows := 0
 		for i := range slots {
 			s := &slots[i]
@@ -96,6 +110,7 @@ func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done f
 				s.pos++
 				if last {
 					s.row, rows = rows, rows+1
+					s.promptDone = true
 				}
 			}
 			s.pending = s.pending[n:]
@@ -104,7 +119,7 @@ func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done f
 		if len(batch) == 0 {
 			return nil // no requests left and every slot is idle
 		}
-		if err := m.Forward(batch, cache, logits); err != nil {
+		if err := forwardSteps(e, batch, cache, logits); err != nil {
 			return err
 		}
 		// Sample for every slot that got logits; finish or schedule its next token.
@@ -113,7 +128,15 @@ func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done f
 			if s.row < 0 {
 				continue
 			}
-			if finished := s.step(logits[s.row*m.cfg.NVocab:(s.row+1)*m.cfg.NVocab], ctx); finished {
+			if s.promptDone {
+				s.promptDone = false
+				if ender != nil {
+					if err := ender.EndPrefill(i); err != nil {
+						return fmt.Errorf("runtime: sequence %d: end of prefill: %w", i, err)
+					}
+				}
+			}
+			if finished := s.step(logits[s.row*nVocab:(s.row+1)*nVocab], ctx); finished {
 				s.res.End = time.Now()
 				if err := done(s.req, s.res, nil); err != nil {
 					return err
@@ -122,6 +145,30 @@ func (m *Model) RunBatch(parallel int, next func() (*BatchRequest, bool), done f
 			}
 		}
 	}
+}
+
+// forwardSteps runs one scheduler step's batch on e: in one pass on the CPU model, which mixes
+// sequences, and otherwise in one pass per run of entries of one sequence (each slot's entries
+// are contiguous in the batch, and so are its logits rows).
+func forwardSteps(e Engine, batch []BatchEntry, cache KVCache, logits []float32) error {
+	if _, mixed := e.(*Model); mixed {
+		return e.Forward(batch, cache, logits)
+	}
+	V := e.Config().NVocab
+	for len(batch) > 0 {
+		n, out := 0, 0
+		for n < len(batch) && batch[n].Seq == batch[0].Seq {
+			if batch[n].Logits {
+				out++
+			}
+			n++
+		}
+		if err := e.Forward(batch[:n], cache, logits[:out*V]); err != nil {
+			return err
+		}
+		batch, logits = batch[n:], logits[out*V:]
+	}
+	return nil
 }
 
 // step samples one token from logits and reports whether the request is finished. The rules

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sparkrun/sparkrun/ggml"
+	"github.com/sparkrun/sparkrun/press"
 )
 
 // batchPrompts returns n prompts of varied lengths over the stories260K vocabulary.
@@ -22,13 +23,13 @@ func batchPrompts(n int) [][]int32 {
 	return out
 }
 
-// runAll feeds prompts through RunBatch and returns the results in prompt order.
-func runAll(t testing.TB, m *Model, parallel int, prompts [][]int32, opts func(i int) GenerateOptions) []BatchResult {
+// runAll feeds prompts through RunBatch on e and returns the results in prompt order.
+func runAll(t testing.TB, e Engine, parallel int, prompts [][]int32, opts func(i int) GenerateOptions) []BatchResult {
 	t.Helper()
 	results := make([]BatchResult, len(prompts))
 	index := map[*BatchRequest]int{}
 	next := 0
-	err := m.RunBatch(parallel, func() (*BatchRequest, bool) {
+	err := RunBatch(e, parallel, func() (*BatchRequest, bool) {
 		if next == len(prompts) {
 			return nil, false
 		}
@@ -95,7 +96,7 @@ func TestRunBatchStopAndErrors(t *testing.T) {
 	var errs []error
 	var stopped BatchResult
 	calls := 0
-	err := m.RunBatch(2, func() (*BatchRequest, bool) {
+	err := RunBatch(m, 2, func() (*BatchRequest, bool) {
 		calls++
 		switch calls {
 		case 1:
@@ -121,8 +122,105 @@ func TestRunBatchStopAndErrors(t *testing.T) {
 	if stopped.Finish != FinishStop || stopped.Text != "a" {
 		t.Errorf("stop-string result: finish %q text %q", stopped.Finish, stopped.Text)
 	}
-	if err := m.RunBatch(0, nil, nil); err == nil {
+	if err := RunBatch(m, 0, nil, nil); err == nil {
 		t.Error("parallel 0 accepted")
+	}
+}
+
+// oneSeqEngine is the CPU model presented as an engine of another backend, so that RunBatch
+// runs one pass per sequence as it does on Vulkan; its cache records EndPrefill calls.
+type oneSeqEngine struct {
+	*Model
+	cache *prefillRecorder
+}
+
+func (e *oneSeqEngine) NewCache(nSeq int) KVCache {
+	e.cache = &prefillRecorder{KVCache: e.Model.NewCache(nSeq)}
+	return e.cache
+}
+
+// Forward refuses batches that mix sequences, as the Vulkan engine does.
+func (e *oneSeqEngine) Forward(batch []BatchEntry, cache KVCache, logits []float32) error {
+	for _, b := range batch {
+		if b.Seq != batch[0].Seq {
+			return fmt.Errorf("batch mixes sequences %d and %d", batch[0].Seq, b.Seq)
+		}
+	}
+	return e.Model.Forward(batch, cache, logits)
+}
+
+// prefillRecorder passes a PressCache through, counting EndPrefill calls per sequence.
+type prefillRecorder struct {
+	KVCache
+	ends map[int]int
+}
+
+func (c *prefillRecorder) EndPrefill(seq int) error {
+	if c.ends == nil {
+		c.ends = map[int]int{}
+	}
+	c.ends[seq]++
+	return c.KVCache.(prefillEnder).EndPrefill(seq)
+}
+
+func (c *prefillRecorder) Err() error { return c.KVCache.(cacheErrer).Err() }
+
+// TestRunBatchPress: with a press, every slot's prompt is compressed when it has been fed whole,
+// so each request generates exactly what a press session of its own generates (Session.Generate
+// compresses after Prefill); both on the CPU model, which mixes slots in one pass, and on an
+// engine that runs one pass per sequence. Prompts are longer than SparK's 32-query window, so
+// they really are compressed (the recorder counts one EndPrefill per request).
+func TestRunBatchPress(t *testing.T) {
+	cfg := &PressConfig{Name: "spark", Opts: press.Options{KeyRatio: 0.75}}
+	_, m := openModel(t, "stories260K.gguf", Options{ContextSize: 192, KVType: KVF32, Press: cfg, BatchSize: 24})
+	var prompts [][]int32
+	for i := range 7 {
+		p := []int32{1}
+		for j := range 40 + 9*i {
+			p = append(p, int32(260+(i*31+j*7)%250))
+		}
+		prompts = append(prompts, p)
+	}
+	opts := func(i int) GenerateOptions { return GenerateOptions{MaxTokens: 6 + i%5} }
+	var want [][]int32
+	for i, p := range prompts {
+		r, err := m.NewSession().Generate(p, opts(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r.Tokens)
+	}
+	// The press changes what is generated: otherwise the comparison below could not fail.
+	_, dense := openModel(t, "stories260K.gguf", Options{ContextSize: 192, KVType: KVF32})
+	differ := 0
+	for i, p := range prompts {
+		r, err := dense.NewSession().Generate(p, opts(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r.Tokens, want[i]) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Fatal("SparK at λ=0.75 generated what the dense cache generates for every prompt")
+	}
+	check := func(name string, got []BatchResult) {
+		for i, r := range got {
+			if !slices.Equal(r.Tokens, want[i]) {
+				t.Errorf("%s, prompt %d: %v, a press session alone %v", name, i, r.Tokens, want[i])
+			}
+		}
+	}
+	check("cpu parallel 3", runAll(t, m, 3, prompts, opts))
+	e := &oneSeqEngine{Model: m}
+	check("one sequence per pass, parallel 4", runAll(t, e, 4, prompts, opts))
+	total := 0
+	for _, n := range e.cache.ends {
+		total += n
+	}
+	if total != len(prompts) {
+		t.Errorf("EndPrefill called %d times (%v), want once per request (%d)", total, e.cache.ends, len(prompts))
 	}
 }
 

@@ -209,3 +209,59 @@ func TestBatchBadInput(t *testing.T) {
 		t.Error("an output file was written despite the duplicate ids")
 	}
 }
+
+// TestBatchPress: batch compresses each prompt with the press at the end of its prefill, as run
+// does: at temperature 0 every result equals `sparkrun run` with the same press on that prompt,
+// whatever --parallel, and differs from the dense cache for some prompt (so the press really ran;
+// the prompts are longer than SparK's 32-query window, which shorter prompts skip).
+func TestBatchPress(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	subjects := []string{"dog", "cat", "little girl", "boy", "bird"}
+	var prompts []string
+	var b strings.Builder
+	for i, s := range subjects {
+		p := fmt.Sprintf("Once upon a time, there was a %s. The %s liked to play in the park with a big red ball. One day, the %s saw a", s, s, s)
+		prompts = append(prompts, p)
+		line, _ := json.Marshal(map[string]any{"id": i, "prompt": p, "max_tokens": 24, "temperature": 0})
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	press := []string{"--press", "spark", "--key-ratio", "0.8"}
+	var runs []map[string]result
+	for _, p := range []string{"1", "3"} {
+		out := filepath.Join(dir, "out"+p+".jsonl")
+		if msg, err := runBatch(t, append([]string{"--in", in, "--out", out, "--parallel", p, "--quiet"}, press...)...); err != nil {
+			t.Fatalf("--parallel %s: %v\n%s", p, err, msg)
+		}
+		runs = append(runs, byID(t, readResults(t, out)))
+	}
+	differ := 0
+	for i, p := range prompts {
+		id := fmt.Sprint(i)
+		want, err := exec.Command(bin, append([]string{"run", p, "--temp", "0", "-n", "24"}, press...)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dense, err := exec.Command(bin, "run", p, "--temp", "0", "-n", "24").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = bytes.TrimSuffix(want, []byte("\n")) // run ends its output with a newline
+		dense = bytes.TrimSuffix(dense, []byte("\n"))
+		for j, r := range runs {
+			if r[id].Text != string(want) {
+				t.Errorf("prompt %d, run %d: batch gives %q, run --press gives %q", i, j, r[id].Text, want)
+			}
+		}
+		if string(dense) != string(want) {
+			differ++
+		}
+	}
+	if differ == 0 {
+		t.Error("SparK λ=0.8 gave the dense cache's text for every prompt: the press did not run")
+	}
+}

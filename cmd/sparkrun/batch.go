@@ -60,6 +60,7 @@ type batchTimings struct {
 func runBatch(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("batch", "[MODEL] --in prompts.jsonl --out results.jsonl", stderr)
 	lf := addLoadFlags(fs)
+	lf.device = addDeviceFlag(fs)
 	sf := addSampleFlags(fs, 0.8)
 	inPath := fs.String("in", "", "input JSONL: one {\"id\", \"prompt\" or \"messages\", optional max_tokens, temperature, top_k, top_p, min_p, repeat_penalty, seed, stop} per line")
 	outPath := fs.String("out", "", "output JSONL; results are appended, ids already there are skipped")
@@ -79,11 +80,6 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 	}
 	if *parallel < 1 {
 		return usagef("--parallel %d: must be at least 1", *parallel)
-	}
-	if lf.press.name != "" && lf.press.name != "none" {
-		// RunBatch does not yet tell its cache when a slot's prompt ends, so a press would
-		// silently never compress.
-		return usagef("--press %s: the continuous-batching scheduler does not compress prompts yet; use run or chat", lf.press.name)
 	}
 	if _, err := sf.options(); err != nil {
 		return err
@@ -145,7 +141,7 @@ func runBatch(args []string, stdout, stderr io.Writer) error {
 	next := 0
 	var genTokens int
 	var firstErr error
-	err = m.model.RunBatch(*parallel, func() (*runtime.BatchRequest, bool) {
+	err = runtime.RunBatch(m.engine, *parallel, func() (*runtime.BatchRequest, bool) {
 		for next < len(todo) && !stop.Load() {
 			in := todo[next]
 			next++

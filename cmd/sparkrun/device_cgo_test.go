@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,5 +167,48 @@ func TestNoVulkanKernel(t *testing.T) {
 	defer q4k.Close()
 	if got := noVulkanKernel(q4k); !strings.Contains(got, "is Q4_K, which has no Vulkan kernel") {
 		t.Errorf("micro-llama.Q4_K: %q", got)
+	}
+}
+
+// TestBatchDevice: batch runs on Vulkan (one pass per slot and step, since a device pass serves
+// one sequence) and, greedy, writes the CPU's results.
+func TestBatchDevice(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	var lines []string
+	for i, s := range []string{"dog", "cat", "little girl", "boy", "bird"} {
+		lines = append(lines, fmt.Sprintf(`{"id": %d, "prompt": "Once upon a time, there was a %s", "max_tokens": %d, "temperature": 0}`, i, s, 12+i))
+	}
+	if err := os.WriteFile(in, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	results := map[string]string{}
+	for _, device := range []string{"cpu", "vulkan"} {
+		out := filepath.Join(dir, device+".jsonl")
+		_, errs, code := sparkrun(t, "batch", "--device", device, "--kv-type", "f32", "--parallel", "3", "--quiet", "--in", in, "--out", out)
+		if code != exitOK || strings.Contains(errs, "validation") {
+			t.Fatalf("batch --device %s: exit %d, stderr %q", device, code, errs)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rs []string
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var r struct {
+				ID   int    `json:"id"`
+				Text string `json:"text"`
+			}
+			if err := json.Unmarshal([]byte(l), &r); err != nil || r.Text == "" {
+				t.Fatalf("batch --device %s: bad result line %q (%v)", device, l, err)
+			}
+			rs = append(rs, fmt.Sprintf("%d:%s", r.ID, r.Text))
+		}
+		sort.Strings(rs)
+		results[device] = strings.Join(rs, "\n")
+	}
+	if results["cpu"] != results["vulkan"] {
+		t.Errorf("batch results differ:\ncpu:\n%s\nvulkan:\n%s", results["cpu"], results["vulkan"])
 	}
 }

@@ -40,7 +40,6 @@ func TestPressFlagErrors(t *testing.T) {
 		{[]string{"run", "", "x", "--press", "spark", "--key-ratio", "1.5"}, "key ratio 1.5"},
 		{[]string{"run", "", "x", "--press", "spark", "--recovery", "mean"}, `unknown recovery "mean"`},
 		{[]string{"ppl", "testdata/story.txt", "--press", "snapkv", "--budget", "-3"}, "must be >= 0"},
-		{[]string{"batch", "--in", "x", "--out", "y", "--press", "spark"}, "does not compress prompts yet"},
 		{[]string{"info", "--press", "spark"}, "--press needs --kv"},
 	}
 	for _, c := range cases {
