@@ -267,3 +267,38 @@ func TestChatPipe(t *testing.T) {
 		t.Fatalf("stdout = %q, want two replies and no prompts", out)
 	}
 }
+
+// TestChatPress: chat with a press compresses the first message's prompt (longer than SparK's
+// 32-query window) at the end of its prefill, as run does, so the first reply equals run's with
+// the same press and differs from the dense cache's; the next turn continues over the compressed
+// prompt and answers.
+func TestChatPress(t *testing.T) {
+	const prompt = "Once upon a time, there was a little dog. The dog liked to play in the park with a big red ball. One day, the dog saw a"
+	press := []string{"--temp", "0", "-n", "12", "--press", "spark", "--key-ratio", "0.8"}
+	cmd := exec.Command(bin, append([]string{"chat"}, press...)...)
+	cmd.Stdin = strings.NewReader(prompt + "\nThe cat\n")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	replies := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if len(replies) != 2 || strings.TrimSpace(replies[1]) == "" {
+		t.Fatalf("stdout = %q, want two one-line replies", out)
+	}
+	run := func(args ...string) string {
+		out, err := exec.Command(bin, append([]string{"run", prompt}, args...)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSuffix(string(out), "\n")
+	}
+	withPress, dense := run(press...), run("--temp", "0", "-n", "12")
+	if replies[0] != withPress {
+		t.Errorf("first reply %q, run with the press gives %q", replies[0], withPress)
+	}
+	if withPress == dense {
+		t.Errorf("the press did not change the text (%q): the prompt was not compressed", dense)
+	}
+}
