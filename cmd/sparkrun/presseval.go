@@ -29,7 +29,8 @@ type pressEvalRow struct {
 	// AttnErr is, per layer, ‖o_press − o_full‖ / ‖o_full‖ of the layer's attention output over
 	// the teacher-forced positions (the error a layer sees includes what earlier layers passed on).
 	AttnErr []float64 `json:"attn_err"`
-	// PromptDense and PromptStored are the prompt's K+V bytes without and with the press.
+	// PromptDense and PromptStored are the prompt's K+V bytes without and with the press,
+	// summed over the chunks.
 	PromptDense  int `json:"prompt_dense_bytes"`
 	PromptStored int `json:"prompt_stored_bytes"`
 }
@@ -39,6 +40,7 @@ type pressEvalReport struct {
 	Model    string         `json:"model"`
 	Prefill  int            `json:"prefill"`
 	Continue int            `json:"continue"`
+	Chunks   int            `json:"chunks"` // chunks of prefill+continue tokens pooled
 	FullNLL  float64        `json:"full_nll"`
 	Rows     []pressEvalRow `json:"rows"`
 }
@@ -87,6 +89,7 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 	ratios := fs.String("key-ratio", "0.5,0.8", "λ values for the channel presses (SparK, ThinK and their compositions), comma separated")
 	nPrefill := fs.Int("prefill", 0, "prompt tokens prefilled and compressed (0: all but --continue)")
 	nCont := fs.Int("continue", 128, "tokens teacher-forced after the prompt and scored")
+	nChunks := fs.Int("chunks", 1, "evaluate this many consecutive chunks of --prefill + --continue tokens of the text and pool them (0: as many as the text holds); needs --prefill when not 1")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -106,6 +109,9 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 	}
 	if *nCont < 1 || *nPrefill < 0 {
 		return usagef("--continue %d / --prefill %d: need --continue >= 1 and --prefill >= 0", *nCont, *nPrefill)
+	}
+	if *nChunks < 0 || (*nChunks != 1 && *nPrefill == 0) {
+		return usagef("--chunks %d: want 1, or with --prefill set, 0 (all) or a positive count", *nChunks)
 	}
 	var cfgs []*runtime.PressConfig
 	for _, sp := range specs {
@@ -132,26 +138,43 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer m.Close()
-	ids, err := m.tok.Encode(string(text), true, false)
+	ids, err := m.tok.Encode(string(text), false, false)
 	if err != nil {
 		return err
 	}
+	// Each chunk starts as a document does: with BOS when the model adds one.
+	var bos []int32
+	if m.tok.AddBOS() && m.tok.BOS() >= 0 {
+		bos = []int32{m.tok.BOS()}
+	}
 	N, M := *nPrefill, *nCont
 	if N == 0 {
-		N = len(ids) - M
+		N = len(bos) + len(ids) - M
 	}
-	if N < 1 || N+M > len(ids) {
-		return fmt.Errorf("%s has %d tokens: cannot prefill %d and continue %d", textPath, len(ids), N, M)
+	per := N + M - len(bos) // text tokens per chunk
+	avail := 0
+	if per > 0 {
+		avail = len(ids) / per
+	}
+	C := *nChunks
+	if C == 0 {
+		C = avail
+	}
+	if N < 1 || per < 1 || C > avail || C < 1 {
+		return fmt.Errorf("%s has %d tokens: cannot prefill %d and continue %d in %d chunk(s)", textPath, len(bos)+len(ids), N, M, max(C, 1))
 	}
 	if ctx := m.model.Options().ContextSize; N+M > ctx {
 		return usagef("--prefill %d + --continue %d exceed the context of %d (raise --ctx)", N, M, ctx)
 	}
-	ev := &pressEvaluator{model: m.model, ids: ids[:N+M], n: N}
+	ev := &pressEvaluator{model: m.model, n: N}
+	for c := range C {
+		ev.chunks = append(ev.chunks, append(slices.Clone(bos), ids[c*per:(c+1)*per]...))
+	}
 	full, err := ev.run(&runtime.PressConfig{Name: "none"})
 	if err != nil {
 		return err
 	}
-	rep := pressEvalReport{Model: m.name, Prefill: N, Continue: M, FullNLL: mean(full.nll)}
+	rep := pressEvalReport{Model: m.name, Prefill: N, Continue: M, Chunks: C, FullNLL: mean(full.nll)}
 	for _, cfg := range cfgs {
 		r, err := ev.run(cfg)
 		if err != nil {
@@ -168,61 +191,76 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// pressEvaluator runs one text through sessions with different presses.
+// pressEvaluator runs chunks of one text through sessions with different presses.
 type pressEvaluator struct {
-	model *runtime.Model
-	ids   []int32 // [prefill + continue] the text's tokens
-	n     int     // prefill length
+	model  *runtime.Model
+	chunks [][]int32 // [chunks][prefill + continue] the text's tokens
+	n      int       // prefill length
 }
 
-// evalRun is what one session produced.
+// evalRun is what one press produced over every chunk, chunk after chunk.
 type evalRun struct {
-	nll    []float64   // [continue] −log p of each teacher-forced token
-	logits []float32   // [continue][n_vocab]
-	attn   [][]float32 // [layer][continue-1][n_head*head_dim] attention outputs at positions n..
-	bytes  runtime.KVBytes
+	nll          []float64   // [chunks·continue] −log p of each teacher-forced token
+	logits       []float32   // [chunks·continue][n_vocab]
+	attn         [][]float32 // [layer][chunks·(continue-1)][n_head*head_dim] attention outputs at positions n..
+	promptDense  int         // the prompts' K+V bytes without the press, summed over chunks
+	promptStored int         // and with it
 }
 
-// run prefills the first n tokens with press cfg (compressing at the end of prefill), then
-// feeds the rest in one batch, collecting the logits and every layer's attention output of the
-// post-prefill positions.
+// run evaluates press cfg on every chunk: it prefills the chunk's first n tokens (compressing
+// at the end of prefill), then feeds the rest in one batch, collecting the logits and every
+// layer's attention output of the post-prefill positions.
 func (ev *pressEvaluator) run(cfg *runtime.PressConfig) (*evalRun, error) {
+	r := &evalRun{attn: make([][]float32, ev.model.Config().NLayer)}
+	for _, ids := range ev.chunks {
+		if err := ev.runChunk(cfg, ids, r); err != nil {
+			return nil, fmt.Errorf("press %s: %w", describePress(cfg), err)
+		}
+	}
+	return r, nil
+}
+
+// runChunk evaluates cfg on one chunk, appending to r.
+func (ev *pressEvaluator) runChunk(cfg *runtime.PressConfig, ids []int32, r *evalRun) error {
 	s, err := ev.model.NewPressSession(*cfg)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pc := s.Cache().(*runtime.PressCache)
-	r := &evalRun{attn: make([][]float32, ev.model.Config().NLayer)}
 	pc.SetAttendHook(func(layer int, e runtime.BatchEntry, out []float32) {
 		if e.Pos >= ev.n {
 			r.attn[layer] = append(r.attn[layer], out...)
 		}
 	})
-	if err := s.Prefill(ev.ids[:ev.n]); err != nil {
-		return nil, fmt.Errorf("press %s: %w", describePress(cfg), err)
+	if err := s.Prefill(ids[:ev.n]); err != nil {
+		return err
 	}
-	r.logits = append(r.logits, s.Logits()...)
-	if rest := ev.ids[ev.n : len(ev.ids)-1]; len(rest) > 0 {
+	logits := slices.Clone(s.Logits())
+	if rest := ids[ev.n : len(ids)-1]; len(rest) > 0 {
 		rows, err := s.PromptLogits(rest)
 		if err != nil {
-			return nil, fmt.Errorf("press %s: %w", describePress(cfg), err)
+			return err
 		}
-		r.logits = append(r.logits, rows...)
+		logits = append(logits, rows...)
 	}
 	V := ev.model.Config().NVocab
-	for i, id := range ev.ids[ev.n:] {
-		r.nll = append(r.nll, -logSoftmax(r.logits[i*V:(i+1)*V], id))
+	for i, id := range ids[ev.n:] {
+		r.nll = append(r.nll, -logSoftmax(logits[i*V:(i+1)*V], id))
 	}
-	if r.bytes, err = pc.Bytes(0); err != nil {
-		return nil, err
+	r.logits = append(r.logits, logits...)
+	b, err := pc.Bytes(0)
+	if err != nil {
+		return err
 	}
-	return r, nil
+	r.promptDense += b.PromptDense
+	r.promptStored += b.PromptStored
+	return nil
 }
 
 // compareRuns is the table row of press run r against the full-cache run full.
 func compareRuns(cfg *runtime.PressConfig, full, r *evalRun) pressEvalRow {
 	row := pressEvalRow{Press: cfg.Name, Recovery: cfg.Opts.Recovery, KeyRatio: cfg.Opts.KeyRatio,
-		DeltaNLL: mean(r.nll) - mean(full.nll), PromptDense: r.bytes.PromptDense, PromptStored: r.bytes.PromptStored}
+		DeltaNLL: mean(r.nll) - mean(full.nll), PromptDense: r.promptDense, PromptStored: r.promptStored}
 	V := len(full.logits) / len(full.nll)
 	for i := range full.nll {
 		row.KL += klDiv(full.logits[i*V:(i+1)*V], r.logits[i*V:(i+1)*V])
@@ -280,7 +318,8 @@ func mean(xs []float64) float64 {
 }
 
 func printPressEval(w io.Writer, r *pressEvalReport) {
-	fmt.Fprintf(w, "%s: prefill %d tokens, then %d teacher-forced; full-cache NLL %.4f nats/token\n\n", r.Model, r.Prefill, r.Continue, r.FullNLL)
+	fmt.Fprintf(w, "%s: %d chunk(s) of the text, each prefill %d tokens, then %d teacher-forced; full-cache NLL %.4f nats/token\n\n",
+		r.Model, r.Chunks, r.Prefill, r.Continue, r.FullNLL)
 	fmt.Fprintf(w, "%-22s %5s %10s %9s %10s %10s %8s\n", "press", "λ", "ΔNLL", "KL", "attn err", "(max)", "KV/dense")
 	for _, row := range r.Rows {
 		lambda := "-" // λ does not apply to token presses

@@ -7,22 +7,21 @@ import (
 	"testing"
 )
 
-// TestPressEval runs presseval on the embedded stories260K over story600.txt (its own sample)
-// with SparK-avg, SparK-zero and ThinK at λ = 0, 0.5, 0.8 and checks what must hold whatever
-// the model: λ = 0 changes nothing (ΔNLL, KL and every layer's attention error exactly 0, spec
-// 6.6); λ > 0 changes the attention; the prompt bytes follow spec 3.6. The table is logged: the
-// issue's expected ordering (SparK-avg < SparK-zero < ThinK) is a property of the model, not of
-// the code, and does not hold on this 8-channel-head model at every λ (see the report), so it is
-// printed for the reader rather than asserted.
+// TestPressEval runs presseval on the embedded stories260K over two chunks of stories20.txt (its
+// own samples) with SparK-avg, SparK-zero and ThinK at λ = 0, 0.5, 0.8 and checks what must hold
+// whatever the model: λ = 0 changes nothing (ΔNLL, KL and every layer's attention error exactly
+// 0, spec 6.6); λ > 0 changes the attention; the prompt bytes follow spec 3.6, summed over the
+// chunks. The table is logged: the issue's expected ordering (SparK-avg < SparK-zero < ThinK) is a
+// property of the model measured over many chunks (the note has the 18-chunk table), not of two.
 func TestPressEval(t *testing.T) {
-	out := mustRun(t, "presseval", "testdata/story600.txt", "--kv-type", "f16",
+	out := mustRun(t, "presseval", "testdata/stories20.txt", "--kv-type", "f16", "--prefill", "383", "--chunks", "2",
 		"--press", "spark,spark:zero,think", "--key-ratio", "0,0.5,0.8", "--json")
 	var rep pressEvalReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Prefill+rep.Continue < 400 || rep.Continue != 128 || len(rep.Rows) != 9 {
-		t.Fatalf("report covers %d+%d tokens with %d rows, want >= 400 tokens, 128 scored, 9 rows", rep.Prefill, rep.Continue, len(rep.Rows))
+	if rep.Prefill+rep.Continue < 400 || rep.Continue != 128 || rep.Chunks != 2 || len(rep.Rows) != 9 {
+		t.Fatalf("report covers %d chunks of %d+%d tokens with %d rows, want 2 chunks of >= 400 tokens, 128 scored, 9 rows", rep.Chunks, rep.Prefill, rep.Continue, len(rep.Rows))
 	}
 	if math.IsNaN(rep.FullNLL) || rep.FullNLL <= 0 {
 		t.Errorf("full-cache NLL %v", rep.FullNLL)
@@ -35,8 +34,8 @@ func TestPressEval(t *testing.T) {
 		if len(r.AttnErr) != nLayer {
 			t.Fatalf("%s λ=%v: %d layers of attention error, want %d", name, r.KeyRatio, len(r.AttnErr), nLayer)
 		}
-		if r.PromptDense != nLayer*T*2*nKV*D*size {
-			t.Errorf("%s λ=%v: dense prompt bytes %d, want %d", name, r.KeyRatio, r.PromptDense, nLayer*T*2*nKV*D*size)
+		if want := nLayer * T * 2 * nKV * D * size * rep.Chunks; r.PromptDense != want {
+			t.Errorf("%s λ=%v: dense prompt bytes %d, want %d", name, r.KeyRatio, r.PromptDense, want)
 		}
 		if r.KeyRatio == 0 {
 			if r.DeltaNLL != 0 || r.KL != 0 || r.PromptStored != r.PromptDense {
@@ -62,9 +61,9 @@ func TestPressEval(t *testing.T) {
 			if r.Recovery != "zero" {
 				perTok += (np+7)/8 + size
 			}
-			want = nLayer * (nKV*(T*perTok+4*D) + 8*2*(nKV+1))
+			want = nLayer * (nKV*(T*perTok+4*D) + 8*2*(nKV+1)) * rep.Chunks
 		case "think": // kept channels of every token, 2-byte channel indices per head
-			want = nLayer * nKV * (T*(D-np)*size + 2*(D-np) + T*D*size)
+			want = nLayer * nKV * (T*(D-np)*size + 2*(D-np) + T*D*size) * rep.Chunks
 		}
 		if r.PromptStored != want {
 			t.Errorf("%s λ=%v: stored prompt bytes %d, spec 3.6 accounting gives %d", name, r.KeyRatio, r.PromptStored, want)
@@ -85,6 +84,8 @@ func TestPressEvalErrors(t *testing.T) {
 		{[]string{"presseval", "testdata/story600.txt", "--press", "sparc"}, `unknown press "sparc"`},
 		{[]string{"presseval", "testdata/story600.txt", "--key-ratio", "0.5,x"}, `"x" is not a number`},
 		{[]string{"presseval", "testdata/story600.txt", "--prefill", "2000"}, "cannot prefill 2000"},
+		{[]string{"presseval", "testdata/stories20.txt", "--prefill", "300", "--chunks", "100"}, "in 100 chunk(s)"},
+		{[]string{"presseval", "testdata/story600.txt", "--chunks", "3"}, "--chunks 3: want 1, or with --prefill set"},
 		{[]string{"presseval", "testdata/story600.txt", "--press", "snapkv", "--token-ratio", "1"}, "token ratio 1"},
 	}
 	for _, c := range cases {
