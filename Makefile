@@ -3,9 +3,12 @@ GO      ?= go
 BIN     ?= bin/sparkrun
 # Packages whose code runs goroutines concurrently: tested again under the race detector.
 RACE_PKGS := ./runtime/... ./cmd/... ./tokenizer/... ./press/...
+# Packages that pass Go memory to C (the Vulkan binding and its users): tested again with the
+# runtime's full cgo pointer checks.
+CGO_PKGS := ./runtime/vulkan/... ./runtime/vkmodel/...
 FUZZTIME ?= 15s
 
-.PHONY: help build test vet race fuzz bench setup shaders shaders-check quickstart
+.PHONY: help build test vet race cgocheck fuzz bench setup shaders shaders-check quickstart
 
 help:
 	@echo "make setup      install the Debian packages the tests need (root)"
@@ -25,6 +28,11 @@ vet:
 test: vet shaders-check
 	$(GO) test ./...
 	$(GO) test -race $(RACE_PKGS)
+	$(MAKE) cgocheck
+
+# The cgo pointer rules, checked at every call (GOEXPERIMENT=cgocheck2 rebuilds the runtime).
+cgocheck:
+	GOEXPERIMENT=cgocheck2 $(GO) test $(CGO_PKGS)
 
 # Every fuzz target, each for FUZZTIME, one at a time (go test -fuzz takes one target).
 fuzz:
