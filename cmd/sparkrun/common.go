@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"strings"
 
@@ -99,6 +100,25 @@ func (l *loadFlags) load(path string, needTokenizer bool) (*loaded, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &loaded{file: f, name: name, engine: e, model: m, close: closeFn, tok: tok}, nil
+}
+
+// loadWithText reads the text file textPath, then loads the model at path and tokenizes the
+// text with it (addSpecial as in tokenizer.Encode), for the commands that score a text.
+func (l *loadFlags) loadWithText(path, textPath string, addSpecial bool) (*loaded, []int32, error) {
+	text, err := os.ReadFile(textPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := l.load(path, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids, err := m.tok.Encode(string(text), addSpecial, false)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return m, ids, nil
 }
 
 // sampleFlags are the sampling flags shared by run, chat and batch.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 
 	"github.com/sparkrun/sparkrun/runtime"
 )
@@ -50,19 +49,11 @@ func runPPL(args []string, stdout, stderr io.Writer) error {
 	if n < 4 {
 		return usagef("--ctx %d: need at least 4 tokens per chunk", n)
 	}
-	text, err := os.ReadFile(textPath)
-	if err != nil {
-		return err
-	}
-	m, err := lf.load(path, true)
+	m, ids, err := lf.loadWithText(path, textPath, true)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	ids, err := m.tok.Encode(string(text), true, false)
-	if err != nil {
-		return err
-	}
 	chunks := len(ids) / n
 	if *maxChunks > 0 && chunks > *maxChunks {
 		chunks = *maxChunks

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,19 +128,11 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 			cfgs = append(cfgs, cfg)
 		}
 	}
-	text, err := os.ReadFile(textPath)
-	if err != nil {
-		return err
-	}
-	m, err := lf.load(path, true)
+	m, ids, err := lf.loadWithText(path, textPath, false)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	ids, err := m.tok.Encode(string(text), false, false)
-	if err != nil {
-		return err
-	}
 	// Each chunk starts as a document does: with BOS when the model adds one.
 	var bos []int32
 	if m.tok.AddBOS() && m.tok.BOS() >= 0 {
