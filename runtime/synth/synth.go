@@ -156,10 +156,11 @@ func (s Shape) tensors() []tensorSpec {
 	return out
 }
 
-// metadata returns the GGUF keys llama.cpp reads for this shape (no tokenizer: these models
-// are for measuring speed on token ids).
+// metadata returns the GGUF keys llama.cpp reads for this shape, with a placeholder byte-level
+// BPE vocabulary (see vocabulary) so that other runtimes load the file too.
 func (s Shape) metadata(ftype uint32) []gguf.KV {
 	a := s.Arch + "."
+	tokens, types := s.vocabulary()
 	return []gguf.KV{
 		{Key: "general.architecture", Value: s.Arch},
 		{Key: "general.name", Value: s.Name},
@@ -177,7 +178,49 @@ func (s Shape) metadata(ftype uint32) []gguf.KV {
 		{Key: a + "rope.freq_base", Value: s.RopeTheta},
 		{Key: a + "attention.layer_norm_rms_epsilon", Value: s.NormEps},
 		{Key: a + "vocab_size", Value: uint32(s.Vocab)},
+		{Key: "tokenizer.ggml.model", Value: "gpt2"},
+		{Key: "tokenizer.ggml.pre", Value: "default"},
+		{Key: "tokenizer.ggml.tokens", Value: tokens},
+		{Key: "tokenizer.ggml.token_type", Value: types},
+		{Key: "tokenizer.ggml.merges", Value: []string{}},
+		{Key: "tokenizer.ggml.bos_token_id", Value: uint32(s.Vocab - 2)},
+		{Key: "tokenizer.ggml.eos_token_id", Value: uint32(s.Vocab - 1)},
 	}
+}
+
+// vocabulary is a placeholder vocabulary of s.Vocab tokens: llama.cpp (llama-bench) refuses a
+// file without one, and these files exist to be measured by other runtimes too. The first 256
+// tokens are GPT-2's byte-level characters (so any text tokenizes, byte by byte, with no
+// merges), the last two are control tokens BOS and EOS, the rest "<synth N>" pieces.
+func (s Shape) vocabulary() (tokens []string, types []int32) {
+	const normal, control = 1, 3
+	for i := range s.Vocab {
+		switch {
+		case i >= s.Vocab-2:
+			tokens, types = append(tokens, fmt.Sprintf("<|synth_%s|>", []string{"bos", "eos"}[i-(s.Vocab-2)])), append(types, control)
+		case i < 256:
+			tokens, types = append(tokens, string(byteLevelRune(byte(i)))), append(types, normal)
+		default:
+			tokens, types = append(tokens, fmt.Sprintf("<synth %d>", i)), append(types, normal)
+		}
+	}
+	return tokens, types
+}
+
+// byteLevelRune is GPT-2's byte-level alphabet: printable Latin-1 bytes stand for themselves,
+// the other 68 bytes map in order to U+0100 onwards.
+func byteLevelRune(b byte) rune {
+	printable := func(c byte) bool { return (c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || c >= 0xAE }
+	if printable(b) {
+		return rune(b)
+	}
+	n := 0
+	for c := range b {
+		if !printable(byte(c)) {
+			n++
+		}
+	}
+	return rune(256 + n)
 }
 
 // validate rejects shapes whose tensors could not exist.

@@ -3,10 +3,12 @@ package synth
 import (
 	"bytes"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/gguf"
+	"github.com/sparkrun/sparkrun/tokenizer"
 )
 
 // tiny is a small Qwen2-like shape with every optional tensor (biases, rope_freqs) and an
@@ -184,5 +186,39 @@ func BenchmarkBuildData(b *testing.B) {
 			total += int64(len(d))
 		}
 		b.SetBytes(total)
+	}
+}
+
+// TestVocabulary: the placeholder vocabulary loads as a byte-level BPE tokenizer (so llama.cpp
+// and sparkrun both accept the saved file): text tokenizes byte by byte, BOS and EOS are the
+// last two ids, and every piece is distinct.
+func TestVocabulary(t *testing.T) {
+	s := tiny
+	s.Vocab = 300
+	f, err := BuildShape(s, ggml.TypeQ8_0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.FromGGUF(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := tok.Encode("Hi é\n", false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int32{'H', 'i', ' ', 0xC3, 0xA9, '\n'}; !slices.Equal(ids, want) {
+		t.Errorf("Encode = %v, want the bytes %v", ids, want)
+	}
+	if tok.BOS() != 298 || tok.EOS() != 299 || tok.VocabSize() != 300 {
+		t.Errorf("BOS %d EOS %d vocabulary %d, want 298, 299, 300", tok.BOS(), tok.EOS(), tok.VocabSize())
+	}
+	pieces, _ := s.vocabulary()
+	seen := map[string]bool{}
+	for _, p := range pieces {
+		if seen[p] {
+			t.Errorf("piece %q appears twice", p)
+		}
+		seen[p] = true
 	}
 }
