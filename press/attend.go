@@ -1,10 +1,8 @@
 package press
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
-	"math/bits"
 
 	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
@@ -61,36 +59,22 @@ func (d *DenseTail) Truncate(n int) error {
 	return nil
 }
 
-// block is the number of tokens whose logits are computed before one online-softmax update.
-const block = 64
-
 // Scratch holds the decode kernel's buffers so that Attend does not allocate per step. The zero
 // value is ready to use; one Scratch must not be shared by concurrent calls.
 type Scratch struct {
-	acc, qsel []float32 // [G][head_dim]
-	qT, uT    []float32 // [head_dim][G rounded up to 4]: the queries (and q·ρ) of one channel side by side
-	m, l      []float32 // [G] running max and denominator
-	logits    []float32 // [G][block]
-}
-
-func (s *Scratch) reset(G, D int) {
-	grow := func(b []float32, n int) []float32 {
-		if cap(b) < n {
-			return make([]float32, n)
-		}
-		return b[:n]
-	}
-	s.acc, s.qsel = grow(s.acc, G*D), grow(s.qsel, G*D)
-	s.qT, s.uT = grow(s.qT, (G+3)&^3*D), grow(s.uT, (G+3)&^3*D)
-	s.m, s.l = grow(s.m, G), grow(s.l, G)
-	s.logits = grow(s.logits, G*block)
+	qa     cpu.QuadAttention
+	q4, o4 []float32 // [4][head_dim] a quad of query heads (zero-padded) and its output
+	mask   []byte    // [ceil(head_dim/8)] a ThinK head's channel mask, or all ones
+	// BF16 layers only: KV head's numbers widened to float32 (the kernels take f32 and f16).
+	kw, aw, vw []float32
 }
 
 // Attend computes one decode step of attention for every query head directly on the compressed
 // layer plus the dense tail (nil for none): out[h] = Σ_t softmax_t(q_h·k_t/sqrt(D)) v_t over the
 // compressed tokens of KV head h/G followed by the tail tokens, in one online-softmax pass.
-// SparK records are read as stored: kept channels multiply the query, pruned channels add
-// α·σ_j·q_j·ρ_j (spec 3.7), so no dense key is ever materialised. q and out are
+// SparK records are read as stored (spec 3.7): the kernel (cpu.AttendMasked) expands a row's
+// kept values and its pruned entries' σ_j·α·ρ_j in registers and dots the result with four query
+// heads at once, so no dense key is ever materialised in memory. q and out are
 // [n_heads][head_dim]. s may be nil (a temporary one is used). A layer not made by a press is
 // validated on its first use; changing its arrays afterwards is not supported.
 func (c *CompressedLayer) Attend(out, q []float32, nHeads int, tail *DenseTail, s *Scratch) error {
@@ -102,6 +86,9 @@ func (c *CompressedLayer) Attend(out, q []float32, nHeads int, tail *DenseTail, 
 	D, nKV := c.HeadDim, c.NKVHeads
 	if nHeads <= 0 || nHeads%nKV != 0 || len(q) != nHeads*D || len(out) != nHeads*D {
 		return fmt.Errorf("press: attend: %d query heads over %d KV heads, len(q)=%d len(out)=%d, head_dim %d", nHeads, nKV, len(q), len(out), D)
+	}
+	if D > cpu.MaxHeadDim {
+		return fmt.Errorf("press: attend: head_dim %d exceeds the kernels' %d", D, cpu.MaxHeadDim)
 	}
 	tailLen := 0
 	if tail != nil {
@@ -117,209 +104,140 @@ func (c *CompressedLayer) Attend(out, q []float32, nHeads int, tail *DenseTail, 
 		s = new(Scratch)
 	}
 	G := nHeads / nKV
-	s.reset(G, D)
+	s.q4, s.o4 = grow(s.q4, 4*D), grow(s.o4, 4*D)
 	scale := float32(1 / math.Sqrt(float64(D)))
 	for i := range nKV {
-		qg := q[i*G*D : (i+1)*G*D]
-		for g := range G {
-			s.m[g], s.l[g] = float32(math.Inf(-1)), 0
-		}
-		clear(s.acc)
-		cur := c.beginHead(i, qg, s, G)
-		for t0 := 0; t0 < c.NTokens; t0 += block {
-			n := min(block, c.NTokens-t0)
-			c.blockLogits(i, t0, n, &cur, qg, s, G)
-			s.accumulate(n, G, D, scale, c.V[(i*c.NTokens+t0)*D:])
-		}
-		if tail != nil {
-			base := i * tail.Cap() * D
-			for t0 := 0; t0 < tailLen; t0 += block {
-				n := min(block, tailLen-t0)
-				denseLogits(s.logits, qg, tail.K[base+t0*D:], n, D, G)
-				s.accumulate(n, G, D, scale, tail.V[base+t0*D:])
+		for g0 := 0; g0 < G; g0 += 4 {
+			// Four query heads at a time share one pass over the head's records; a partial
+			// quad is padded with zero queries, whose outputs are dropped.
+			hs := min(4, G-g0)
+			clear(s.q4[hs*D:])
+			copy(s.q4, q[(i*G+g0)*D:(i*G+g0+hs)*D])
+			s.qa.Start(s.q4, D, scale)
+			c.headOp(i, s, nil)
+			if tailLen > 0 {
+				base := i * tail.Cap() * D
+				cpu.AttendRows(&s.qa, tail.K[base:base+tailLen*D], tail.V[base:base+tailLen*D])
 			}
-		}
-		for g := range G {
-			inv := 1 / s.l[g]
-			o := out[(i*G+g)*D : (i*G+g+1)*D]
-			for j, a := range s.acc[g*D : (g+1)*D] {
-				o[j] = a * inv
-			}
+			s.qa.Finish(s.o4)
+			copy(out[(i*G+g0)*D:(i*G+g0+hs)*D], s.o4)
 		}
 	}
 	return nil
 }
 
-// keyCursor is the read position in a KV head's SparK streams (kept values, sign bytes).
-type keyCursor struct{ kp, sp int }
-
-// beginHead prepares the per-query work of KV head i for the G queries qg ([G][head_dim]):
-// u = q·ρ for SparK (once per query, spec 3.7) stored channel-major next to q, the kept-channel
-// queries for ThinK.
-func (c *CompressedLayer) beginHead(i int, qg []float32, s *Scratch, G int) keyCursor {
-	D := c.HeadDim
-	switch k := c.Keys.(type) {
-	case *SparKKeys:
-		rho := k.Rho[i*D : (i+1)*D]
-		Gp := (G + 3) &^ 3
-		clear(s.qT)
-		clear(s.uT)
-		for g := range G {
-			for j := range D {
-				s.qT[j*Gp+g] = qg[g*D+j]
-				s.uT[j*Gp+g] = qg[g*D+j] * rho[j]
-			}
-		}
-		return keyCursor{k.KeptStart[i], k.SignStart[i]}
-	case *ChannelKeys:
-		for g := range G {
-			for n, j := range k.Channels[i*k.NKept : (i+1)*k.NKept] {
-				s.qsel[g*k.NKept+n] = qg[g*D+int(j)]
-			}
-		}
+// grow returns b resized to n elements, reallocated only when its capacity is short.
+func grow[E any](b []E, n int) []E {
+	if cap(b) < n {
+		return make([]E, n)
 	}
-	return keyCursor{}
+	return b[:n]
 }
 
-// blockLogits writes the unscaled logits q·k̂ of tokens t0..t0+n-1 of KV head i for the G queries
-// qg into s.logits ([G][block]); SparK records are read in order from cur, which advances.
-func (c *CompressedLayer) blockLogits(i, t0, n int, cur *keyCursor, qg []float32, s *Scratch, G int) {
-	D := c.HeadDim
+// keyRange returns where KV head i's key numbers lie in the layout's number stream.
+func (c *CompressedLayer) keyRange(i int) (int, int) {
+	T, D := c.NTokens, c.HeadDim
 	switch k := c.Keys.(type) {
-	case *SparKKeys:
-		cur.kp, cur.sp = k.logits(c, i, t0, n, cur.kp, cur.sp, s, G)
 	case *ChannelKeys:
-		denseLogits(s.logits, s.qsel[:G*k.NKept], k.K[(i*c.NTokens+t0)*k.NKept:], n, k.NKept, G)
+		return i * T * k.NKept, (i + 1) * T * k.NKept
+	case *SparKKeys:
+		return k.KeptStart[i], k.KeptStart[i+1]
+	}
+	return i * T * D, (i + 1) * T * D
+}
+
+// streams returns the layout's key-number and α streams (α nil without recovery) in both
+// storage kinds; the DType says which is set.
+func (c *CompressedLayer) streams() (kf []float32, kh []uint16, af []float32, ah []uint16) {
+	switch k := c.Keys.(type) {
 	case *DenseKeys:
-		denseLogits(s.logits, qg, k.K[(i*c.NTokens+t0)*D:], n, D, G)
+		return k.K, k.K16, nil, nil
+	case *ChannelKeys:
+		return k.K, k.K16, nil, nil
+	case *SparKKeys:
+		return k.Kept, k.Kept16, k.Alpha, k.Alpha16
 	}
+	return nil, nil, nil, nil
 }
 
-// accumulate folds n tokens with unscaled logits s.logits[g][r] and values v[r] into the running
-// softmax state (max m, denominator l, numerator acc) of every query head of the group.
-func (s *Scratch) accumulate(n, G, D int, scale float32, v []float32) {
-	for g := range G {
-		lg := s.logits[g*block : g*block+n]
-		bm := float32(math.Inf(-1))
-		for r := range lg {
-			lg[r] *= scale
-			bm = max(bm, lg[r])
-		}
-		acc := s.acc[g*D : (g+1)*D]
-		if bm > s.m[g] {
-			f := expNonPos(s.m[g] - bm)
-			for j := range acc {
-				acc[j] *= f
+// headOp runs KV head i's compressed tokens through the kernels: into the attention s.qa when
+// scores is nil, else writing the raw scores q·k̂ of the quad s.q4 into scores ([n_tokens][4]).
+// F32 and F16 numbers go to the kernels as stored; BF16 ones (no runtime KV type) are widened
+// to float32 first.
+func (c *CompressedLayer) headOp(i int, s *Scratch, scores []float32) {
+	kf, kh, af, ah := c.streams()
+	k0, k1 := c.keyRange(i)
+	T, D := c.NTokens, c.HeadDim
+	a0, a1 := i*T, (i+1)*T
+	if af == nil && ah == nil {
+		a0, a1 = 0, 0
+	}
+	v0, v1 := i*T*D, (i+1)*T*D
+	switch c.DType {
+	case F32:
+		headNums(c, i, s, scores, kf[k0:k1], af[a0:a1], c.V[v0:v1])
+	case F16:
+		headNums(c, i, s, scores, kh[k0:k1], ah[a0:a1], c.V16[v0:v1])
+	default:
+		widen := func(dst []float32, src []uint16) []float32 {
+			dst = grow(dst, len(src))
+			for j, h := range src {
+				dst[j] = c.DType.fromBits(h)
 			}
-			s.l[g] *= f
-			s.m[g] = bm
+			return dst
 		}
-		for r, x := range lg {
-			p := expNonPos(x - s.m[g])
-			s.l[g] += p
-			cpu.Axpy(acc, p, v[r*D:(r+1)*D])
+		s.kw, s.aw, s.vw = widen(s.kw, kh[k0:k1]), widen(s.aw, ah[a0:a1]), widen(s.vw, c.V16[v0:v1])
+		if ah == nil {
+			s.aw = nil
 		}
+		headNums(c, i, s, scores, s.kw, s.aw, s.vw)
 	}
 }
 
-// expNonPos returns e^x for x ≤ 0 (softmax arguments after max subtraction) to float32
-// accuracy: x = n·ln2 + r with |r| ≤ ln2/2, e^r by its degree-7 Taylor polynomial (truncation
-// error < 6e-9 relative), scaled by 2^n through the exponent bits. Below -87.3 (e^x under the
-// smallest normal float32) it returns 0. It is several times cheaper than math.Exp, which was the
-// largest cost of the dense decode step.
-func expNonPos(x float32) float32 {
-	if !(x > -87.3) { // also maps -Inf (empty running max) and NaN to 0
-		return 0
+// headNums is headOp on KV head i's key numbers, α values (nil without recovery) and values v
+// ([n_tokens][head_dim]) in the kernels' element type E.
+func headNums[E uint16 | float32](c *CompressedLayer, i int, s *Scratch, scores []float32, keys, alpha, v []E) {
+	T, D := c.NTokens, c.HeadDim
+	mk := cpu.MaskedKeys[E]{D: D, Kept: keys}
+	switch k := c.Keys.(type) {
+	case *DenseKeys:
+		if scores == nil {
+			cpu.AttendRows(&s.qa, keys, v)
+			return
+		}
+		mk.Mask = s.channelMask(D, nil) // every channel kept
+	case *ChannelKeys:
+		mk.Mask = s.channelMask(D, k.Channels[i*k.NKept:(i+1)*k.NKept])
+	case *SparKKeys:
+		mb := k.MaskBytes
+		mk.Mask, mk.MaskStride = k.Mask[i*T*mb:(i+1)*T*mb], mb
+		if k.hasRecovery() {
+			// The full capacity travels with the signs: the kernel may read a few bytes past
+			// the last one (Compress leaves the slack).
+			mk.Signs = k.Signs[k.SignStart[i]:k.SignStart[i+1]:cap(k.Signs)]
+			mk.Alpha, mk.Rho = alpha, k.Rho[i*D:(i+1)*D]
+		}
 	}
-	const ln2 = 0.6931471805599453
-	n := math.Floor(float64(x)*(1/ln2) + 0.5)
-	r := float64(x) - n*ln2
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
-	return float32(p * math.Float64frombits(uint64(int64(n)+1023)<<52))
+	if scores != nil {
+		cpu.MaskedScores(scores, s.q4, &mk)
+		return
+	}
+	cpu.AttendMasked(&s.qa, &mk, v, T)
 }
 
-// denseLogits writes out[g][r] = q[g]·k[r] for n rows k of width d.
-func denseLogits(out, q, k []float32, n, d, G int) {
-	for r := range n {
-		kr := k[r*d : (r+1)*d]
-		for g := range G {
-			out[g*block+r] = cpu.Dot(q[g*d:(g+1)*d], kr)
+// channelMask returns a keep mask of head_dim d with the channels ch set (nil: all of them).
+func (s *Scratch) channelMask(d int, ch []uint16) []byte {
+	s.mask = grow(s.mask, (d+7)/8)
+	clear(s.mask)
+	for j := range d {
+		if ch == nil {
+			s.mask[j>>3] |= 1 << (j & 7)
 		}
 	}
-}
-
-// logits writes the unscaled logits of tokens t0..t0+n-1 of KV head i for the G queries (s.qT,
-// with s.uT = q·ρ, channel-major with G padded to a multiple of 4) into s.logits, walking the
-// record streams from cursors kp (kept values) and sp (sign bytes); it returns the advanced
-// cursors. Per token (spec 3.7): Σ_kept q_j·k_j + α·Σ_pruned σ_j·u_j. Query heads are taken four
-// at a time so that the partial sums live in registers (a record is walked once per four heads:
-// once for the usual G = 4). Signs enter as ±1 factors, not branches: they are random, and a
-// mispredicted branch per pruned channel costs more than the arithmetic.
-func (k *SparKKeys) logits(c *CompressedLayer, i, t0, n, kp, sp int, s *Scratch, G int) (int, int) {
-	D, mb := c.HeadDim, k.MaskBytes
-	Gp := (G + 3) &^ 3
-	var buf [8]byte
-	for r := range n {
-		t := t0 + r
-		mask := k.Mask[(i*c.NTokens+t)*mb:][:mb]
-		var alpha float32
-		if k.Signs != nil {
-			alpha = k.Alpha[i*c.NTokens+t]
-		}
-		kpEnd, p := kp, 0
-		for g4 := 0; g4 < Gp; g4 += 4 {
-			var d0, d1, d2, d3, p0, p1, p2, p3 float32
-			kpEnd, p = kp, 0 // p: pruned ordinal, the index of the next sign bit
-			for w := 0; w < mb; w += 8 {
-				var word uint64
-				if mb-w >= 8 {
-					word = binary.LittleEndian.Uint64(mask[w:])
-				} else {
-					buf = [8]byte{}
-					copy(buf[:], mask[w:])
-					word = binary.LittleEndian.Uint64(buf[:])
-				}
-				j0 := w * 8
-				for kb := word; kb != 0; kb &= kb - 1 {
-					j := j0 + bits.TrailingZeros64(kb)
-					v := k.Kept[kpEnd]
-					kpEnd++
-					q4 := (*[4]float32)(s.qT[j*Gp+g4:])
-					d0 += q4[0] * v
-					d1 += q4[1] * v
-					d2 += q4[2] * v
-					d3 += q4[3] * v
-				}
-				if k.Signs == nil {
-					continue
-				}
-				valid := uint64(math.MaxUint64)
-				if rem := D - j0; rem < 64 {
-					valid = 1<<rem - 1
-				}
-				for pb := ^word & valid; pb != 0; pb &= pb - 1 {
-					j := j0 + bits.TrailingZeros64(pb)
-					sign := float32(k.Signs[sp+p>>3]>>(p&7)&1)*2 - 1
-					p++
-					u4 := (*[4]float32)(s.uT[j*Gp+g4:])
-					p0 += sign * u4[0]
-					p1 += sign * u4[1]
-					p2 += sign * u4[2]
-					p3 += sign * u4[3]
-				}
-			}
-			for g, v := range [4]float32{d0 + alpha*p0, d1 + alpha*p1, d2 + alpha*p2, d3 + alpha*p3} {
-				if g4+g < G {
-					s.logits[(g4+g)*block+r] = v
-				}
-			}
-		}
-		kp = kpEnd
-		if k.Signs != nil {
-			sp += (p + 7) / 8
-		}
+	for _, j := range ch {
+		s.mask[j>>3] |= 1 << (j & 7)
 	}
-	return kp, sp
+	return s.mask
 }
 
 // Validate checks that the layer's arrays are consistent (shapes, SparK stream lengths and

@@ -9,13 +9,15 @@ import (
 // TestAttendMatchesReference checks the decode kernel on compressed records (spec 3.7) against the
 // oracle: decompress, append the tail, plain float64 softmax attention. Sizes are awkward on
 // purpose: head_dim not a multiple of 8 (partial mask bytes), T not a multiple of the block,
-// a single token, MHA and GQA. Tolerance: the kernel accumulates dot products and the softmax
+// a single token, MHA and GQA; head dims that take each of the kernels (multiples of 64 and of
+// 16 the AVX-512 ones, others the Go one) and T across the kernels' 256-row block. Tolerance: the kernel accumulates dot products and the softmax
 // numerator in float32, so its error is a few float32 ulps (6e-8) times the summed magnitudes
 // (√D-sized logits, |v| ≤ ~4): 2e-5 of the output scale holds with two orders of margin while
 // any wrong channel, sign or scale moves outputs by O(1e-2) or more.
 func TestAttendMatchesReference(t *testing.T) {
 	shapes := []struct{ H, Hkv, T, D int }{
 		{3, 1, 1, 8}, {6, 3, 37, 12}, {8, 2, 129, 64}, {4, 4, 200, 20}, {2, 1, 65, 72}, {4, 2, 96, 130},
+		{8, 2, 300, 128}, {4, 1, 70, 80},
 	}
 	configs := []struct {
 		name string
@@ -127,6 +129,8 @@ func TestAttendRejectsBadArguments(t *testing.T) {
 		{"heads not a multiple", L.Attend(make([]float32, 3*16), make([]float32, 3*16), 3, nil, nil)},
 		{"tail shape", L.Attend(out, make([]float32, 4*16), 4, NewDenseTail(3, 16, 1), nil)},
 		{"empty", (&CompressedLayer{NKVHeads: 2, HeadDim: 16, Keys: &DenseKeys{}}).Attend(out, make([]float32, 4*16), 4, nil, nil)},
+		{"head dim over the kernels'", (&CompressedLayer{NKVHeads: 1, NTokens: 1, HeadDim: 520, Keys: &DenseKeys{K: make([]float32, 520)}, V: make([]float32, 520)}).Attend(make([]float32, 520), make([]float32, 520), 1, nil, nil)},
+		{"f16 layer holding float32 values", (&CompressedLayer{NKVHeads: 1, NTokens: 1, HeadDim: 16, DType: F16, Keys: &DenseKeys{K16: make([]uint16, 16)}, V: make([]float32, 16)}).Attend(make([]float32, 16), make([]float32, 16), 1, nil, nil)},
 	}
 	for _, c := range cases {
 		if c.err == nil {

@@ -1,6 +1,7 @@
 package press
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -43,30 +44,53 @@ func TestBF16Conversion(t *testing.T) {
 	}
 }
 
-// TestExpNonPos checks the decode kernel's exponential against math.Exp on a dense grid of
-// [-90, 0]: within 2 float32 ulps (2.4e-7 relative) down to -87.3, 0 below (where e^x is under
-// the smallest normal float32), exactly 1 at 0, 0 for -Inf.
-func TestExpNonPos(t *testing.T) {
-	worst := 0.0
-	for i := 0; i <= 900000; i++ {
-		x := float32(-90 + float64(i)*1e-4)
-		if x > 0 {
-			x = 0
-		}
-		want := math.Exp(float64(x))
-		got := float64(expNonPos(x))
-		if x <= -87.3 { // flushed to 0: e^x is within 1.3e-38 of it
-			if got != 0 {
-				t.Fatalf("expNonPos(%v) = %v, want 0", x, got)
+// TestHalfStorage checks that 16-bit layers hold their numbers as 16-bit patterns, so that the
+// bytes Bytes counts are the bytes held: every float32 number field is empty, the arrays add up
+// to Bytes, and the stored numbers (keys, α, values) are exactly those of the same press run in
+// float32, rounded to the type.
+func TestHalfStorage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+	}{
+		{"spark", Options{KeyRatio: 0.8}},
+		{"spark", Options{KeyRatio: 0.5, Recovery: RecoveryZero}},
+		{"think", Options{KeyRatio: 0.5}},
+		{"snapkv", Options{Budget: 40}},
+	} {
+		for _, dt := range []DType{F16, BF16} {
+			in := randInput(71, 8, 2, 90, 64, 64)
+			o16 := c.o
+			o16.DType = dt
+			L32 := mustCompress(t, c.name, c.o, in).Layer
+			L16 := mustCompress(t, c.name, o16, in).Layer
+			what := fmt.Sprintf("%s %+v %v", c.name, c.o, dt)
+			k32, _, a32, _ := L32.streams()
+			kf, kh, af, ah := L16.streams()
+			if L16.V != nil || kf != nil || af != nil || len(kh) != len(k32) || len(ah) != len(a32) || len(L16.V16) != len(L32.V) {
+				t.Fatalf("%s: float32 fields set or 16-bit ones of the wrong length", what)
 			}
-			continue
+			held := 2 * (len(L16.V16) + len(kh) + len(ah))
+			switch k := L16.Keys.(type) {
+			case *ChannelKeys:
+				held += 2 * len(k.Channels)
+			case *SparKKeys:
+				held += 4*len(k.Rho) + len(k.Mask) + len(k.Signs) + offsetBytes*(len(k.KeptStart)+len(k.SignStart))
+			}
+			if L16.Bytes() != held {
+				t.Errorf("%s: Bytes() = %d, the arrays hold %d", what, L16.Bytes(), held)
+			}
+			for _, st := range []struct {
+				name string
+				h    []uint16
+				f    []float32
+			}{{"key", kh, k32}, {"alpha", ah, a32}, {"value", L16.V16, L32.V}} {
+				for i, x := range st.f {
+					if st.h[i] != dt.toBits(x) {
+						t.Fatalf("%s: %s %d is %#04x, the float32 press's %v rounds to %#04x", what, st.name, i, st.h[i], x, dt.toBits(x))
+					}
+				}
+			}
 		}
-		worst = max(worst, math.Abs(got-want)/want)
-	}
-	if worst > 2.4e-7 {
-		t.Errorf("max relative error %.3g", worst)
-	}
-	if expNonPos(0) != 1 || expNonPos(float32(math.Inf(-1))) != 0 {
-		t.Errorf("expNonPos(0) = %v, expNonPos(-Inf) = %v", expNonPos(0), expNonPos(float32(math.Inf(-1))))
 	}
 }

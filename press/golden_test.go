@@ -304,31 +304,31 @@ func layerRecords(c *CompressedLayer) (mask []int, alpha []float64) {
 			for j := range D {
 				mask[i*D+j] = int(k.Mask[i*k.MaskBytes+j/8] >> (j % 8) & 1)
 			}
-			if k.Alpha != nil {
-				alpha[i] = float64(k.Alpha[i])
+			if k.hasRecovery() {
+				alpha[i] = float64(c.DType.at(k.Alpha, k.Alpha16, i))
 			}
 		}
 	}
 	return mask, alpha
 }
 
-// compressedLogits returns q·k̂/sqrt(D) [n_heads][n_tokens] from the decode kernel's own logit
-// code (blockLogits), for the golden decode_logits.
+// compressedLogits returns q·k̂/sqrt(D) [n_heads][n_tokens] from the decode kernel's own score
+// pass (headOp, cpu.MaskedScores), for the golden decode_logits.
 func compressedLogits(c *CompressedLayer, q []float32, nHeads int) []float64 {
-	D, G := c.HeadDim, nHeads/c.NKVHeads
-	var s Scratch
-	s.reset(G, D)
-	out := make([]float64, nHeads*c.NTokens)
+	D, G, T := c.HeadDim, nHeads/c.NKVHeads, c.NTokens
+	s := Scratch{q4: make([]float32, 4*D)}
+	scores := make([]float32, T*4)
+	out := make([]float64, nHeads*T)
 	scale := 1 / math.Sqrt(float64(D))
 	for i := range c.NKVHeads {
-		qg := q[i*G*D : (i+1)*G*D]
-		cur := c.beginHead(i, qg, &s, G)
-		for t0 := 0; t0 < c.NTokens; t0 += block {
-			n := min(block, c.NTokens-t0)
-			c.blockLogits(i, t0, n, &cur, qg, &s, G)
-			for g := range G {
-				for r := range n {
-					out[(i*G+g)*c.NTokens+t0+r] = float64(s.logits[g*block+r]) * scale
+		for g0 := 0; g0 < G; g0 += 4 {
+			hs := min(4, G-g0)
+			clear(s.q4)
+			copy(s.q4, q[(i*G+g0)*D:(i*G+g0+hs)*D])
+			c.headOp(i, &s, scores)
+			for g := range hs {
+				for t := range T {
+					out[(i*G+g0+g)*T+t] = float64(scores[t*4+g]) * scale
 				}
 			}
 		}

@@ -110,14 +110,14 @@ func (p *composed) Compress(in *Input) (*Result, error) {
 			return nil, fmt.Errorf("press %s: %w", p.name, err)
 		}
 	} else {
-		k := append([]float32(nil), kv.K...)
-		p.opts.DType.roundAll(k)
+		k := exactCopy(kv.K)
 		keys = &DenseKeys{K: k}
 	}
-	v := append([]float32(nil), kv.V...)
-	p.opts.DType.roundAll(v)
-	return &Result{Kept: kept, Layer: &CompressedLayer{NKVHeads: kv.NKVHeads, NTokens: kv.T,
-		HeadDim: kv.HeadDim, DType: p.opts.DType, Keys: keys, V: v, checked: true}}, nil
+	v := exactCopy(kv.V)
+	layer := &CompressedLayer{NKVHeads: kv.NKVHeads, NTokens: kv.T, HeadDim: kv.HeadDim,
+		DType: p.opts.DType, Keys: keys, V: v, checked: true}
+	layer.pack() // the numbers move to the DType's storage, rounded on the way
+	return &Result{Kept: kept, Layer: layer}, nil
 }
 
 func sparkStage(kv LayerKV, win *Queries, o *Options) (KeyStore, error) {

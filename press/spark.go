@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
 
 // groupTable is one row of the SparK-g table (spec 3.11): a token whose 99%-saliency rank i*
@@ -81,8 +83,7 @@ func sparkKeys(kv LayerKV, win *Queries, o *Options, diag *sparkDiag) (KeyStore,
 	}
 	if o.Mode == ModeFixed && nPruneFixed == 0 {
 		// n_p = 0 means no pruning (spec A6): dense keys, no record overhead.
-		k := append([]float32(nil), kv.K...)
-		o.DType.roundAll(k)
+		k := exactCopy(kv.K)
 		return &DenseKeys{K: k}, nil
 	}
 	qn := windowQueryNorm(win, nKV, o.SparKWindow)
@@ -168,6 +169,11 @@ func sparkKeys(kv LayerKV, win *Queries, o *Options, diag *sparkDiag) (KeyStore,
 		}
 	}
 	ks.KeptStart[nKV], ks.SignStart[nKV] = len(ks.Kept), len(ks.Signs)
+	if withRecovery {
+		// Slack past the last sign byte: the decode kernel reads a row's signs with 8-byte loads
+		// (cpu.SignSlack); without it the last rows would take the slower Go kernel.
+		ks.Signs = append(make([]byte, 0, len(ks.Signs)+cpu.SignSlack), ks.Signs...)
+	}
 	return ks, nil
 }
 

@@ -44,8 +44,7 @@ func thinkKeys(kv LayerKV, win *Queries, o *Options) (KeyStore, error) {
 	}
 	nPrune := int(o.KeyRatio * float64(D))
 	if nPrune == 0 || T == 0 {
-		k := append([]float32(nil), kv.K...)
-		o.DType.roundAll(k)
+		k := exactCopy(kv.K)
 		return &DenseKeys{K: k}, nil
 	}
 	if D > 1<<16 {

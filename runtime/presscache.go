@@ -498,17 +498,17 @@ func (c *PressCache) keepPreRoPE(layer int, batch []BatchEntry, q []float32) {
 // when queries and keys are permuted alike. It does nothing for a NeoX model.
 func neoxOrder(x []float32, neox bool) { reorderPairs(x, neox, true) }
 
-// normalOrder undoes neoxOrder.
-func normalOrder(x []float32, neox bool) { reorderPairs(x, neox, false) }
+// normalOrder undoes neoxOrder (on float32 or 16-bit stored numbers).
+func normalOrder[E uint16 | float32](x []E, neox bool) { reorderPairs(x, neox, false) }
 
 // reorderPairs moves the pairs (2i, 2i+1) of x to (i, i+D/2) (toNeox) or back, unless the
 // model is NeoX already.
-func reorderPairs(x []float32, neox, toNeox bool) {
+func reorderPairs[E uint16 | float32](x []E, neox, toNeox bool) {
 	if neox {
 		return
 	}
 	half := len(x) / 2
-	tmp := make([]float32, len(x))
+	tmp := make([]E, len(x))
 	for i := range half {
 		if toNeox {
 			tmp[i], tmp[i+half] = x[2*i], x[2*i+1]
@@ -680,9 +680,12 @@ func (c *PressCache) compressLayer(st *pressSeq, l, T int) (pressLayer, bool, er
 	cl := res.Layer
 	if c.expected {
 		// The press saw NeoX-ordered keys; store them in the model's order again.
-		k := cl.Keys.(*press.DenseKeys).K
-		for r := 0; r < len(k); r += hd {
-			normalOrder(k[r:r+hd], c.neox)
+		dk := cl.Keys.(*press.DenseKeys)
+		for r := 0; r < len(dk.K); r += hd {
+			normalOrder(dk.K[r:r+hd], c.neox)
+		}
+		for r := 0; r < len(dk.K16); r += hd {
+			normalOrder(dk.K16[r:r+hd], c.neox)
 		}
 	}
 	_, dense := cl.Keys.(*press.DenseKeys)
@@ -724,26 +727,29 @@ func splitHeads(c *press.CompressedLayer) ([]*press.CompressedLayer, error) {
 		var keys press.KeyStore
 		switch k := c.Keys.(type) {
 		case *press.DenseKeys:
-			keys = &press.DenseKeys{K: k.K[i*n*D : (i+1)*n*D]}
+			keys = &press.DenseKeys{K: part(k.K, i*n*D, (i+1)*n*D), K16: part(k.K16, i*n*D, (i+1)*n*D)}
 		case *press.ChannelKeys:
 			keys = &press.ChannelKeys{NKept: k.NKept, Channels: k.Channels[i*k.NKept : (i+1)*k.NKept],
-				K: k.K[i*n*k.NKept : (i+1)*n*k.NKept]}
+				K: part(k.K, i*n*k.NKept, (i+1)*n*k.NKept), K16: part(k.K16, i*n*k.NKept, (i+1)*n*k.NKept)}
 		case *press.SparKKeys:
 			h := &press.SparKKeys{Rho: k.Rho[i*D : (i+1)*D], MaskBytes: k.MaskBytes,
 				Mask:      k.Mask[i*n*k.MaskBytes : (i+1)*n*k.MaskBytes],
-				Kept:      k.Kept[k.KeptStart[i]:k.KeptStart[i+1]],
+				Kept:      part(k.Kept, k.KeptStart[i], k.KeptStart[i+1]),
+				Kept16:    part(k.Kept16, k.KeptStart[i], k.KeptStart[i+1]),
 				KeptStart: []int{0, k.KeptStart[i+1] - k.KeptStart[i]},
 				SignStart: []int{0, k.SignStart[i+1] - k.SignStart[i]}}
 			if k.Signs != nil {
+				// The view keeps the stream's capacity, which the decode kernel's 8-byte sign
+				// loads may reach into (see press.SparKKeys and cpu.MaskedKeys).
 				h.Signs = k.Signs[k.SignStart[i]:k.SignStart[i+1]]
-				h.Alpha = k.Alpha[i*n : (i+1)*n]
+				h.Alpha, h.Alpha16 = part(k.Alpha, i*n, (i+1)*n), part(k.Alpha16, i*n, (i+1)*n)
 			}
 			keys = h
 		default:
 			return nil, fmt.Errorf("runtime: press cache: unknown key store %T", c.Keys)
 		}
 		heads[i] = &press.CompressedLayer{NKVHeads: 1, NTokens: n, HeadDim: D, DType: c.DType,
-			Keys: keys, V: c.V[i*n*D : (i+1)*n*D]}
+			Keys: keys, V: part(c.V, i*n*D, (i+1)*n*D), V16: part(c.V16, i*n*D, (i+1)*n*D)}
 		if err := heads[i].Validate(); err != nil {
 			return nil, fmt.Errorf("runtime: press cache: KV head %d: %w", i, err)
 		}
@@ -761,18 +767,27 @@ func (c *PressCache) RollbackFloor(seq int) int {
 	return c.seqs[seq].promptLen
 }
 
-// residentBytes returns the memory the arrays of a compressed layer occupy: package press keeps
-// every key and value number in a float32 slice (rounded to the layer's DType), so with an f16
-// KV type this is more than the Bytes accounting.
+// part returns x[lo:hi], or nil for an unused (nil) storage field.
+func part[E any](x []E, lo, hi int) []E {
+	if x == nil {
+		return nil
+	}
+	return x[lo:hi]
+}
+
+// residentBytes returns the memory the arrays of a compressed layer occupy, allocated capacity
+// included (SparK's sign stream has a few bytes of slack for the decode kernel): package press
+// holds f16 numbers as 16-bit patterns, so this matches the Bytes accounting up to the slack.
 func residentBytes(c *press.CompressedLayer) int {
-	n := 4 * len(c.V)
+	n := 4*cap(c.V) + 2*cap(c.V16)
 	switch k := c.Keys.(type) {
 	case *press.DenseKeys:
-		n += 4 * len(k.K)
+		n += 4*cap(k.K) + 2*cap(k.K16)
 	case *press.ChannelKeys:
-		n += 4*len(k.K) + 2*len(k.Channels)
+		n += 4*cap(k.K) + 2*cap(k.K16) + 2*cap(k.Channels)
 	case *press.SparKKeys:
-		n += 4*(len(k.Rho)+len(k.Kept)+len(k.Alpha)) + len(k.Mask) + len(k.Signs) + 8*(len(k.KeptStart)+len(k.SignStart))
+		n += 4*(cap(k.Rho)+cap(k.Kept)+cap(k.Alpha)) + 2*(cap(k.Kept16)+cap(k.Alpha16)) + cap(k.Mask) + cap(k.Signs) +
+			8*(cap(k.KeptStart)+cap(k.SignStart))
 	}
 	return n
 }
@@ -782,10 +797,10 @@ type LayerKVBytes struct {
 	Kept   int // prompt tokens kept per KV head (all of them when not compressed)
 	Dense  int // bytes of dense K+V for every position held, in the KV type (no press)
 	Stored int // bytes stored: the compressed prompt (spec 3.6 accounting) plus the dense tail
-	// Resident is the memory this layer's cache really holds, allocated capacity included. For
-	// a compressed f16 cache it exceeds Stored: package press holds the compressed numbers
-	// (and the tail) in float32 slices, rounded to f16, so Stored is what an f16 layout would
-	// take, not what this process uses.
+	// Resident is the memory this layer's cache really holds, allocated capacity included. The
+	// compressed prompt holds f16 numbers as 16-bit patterns (Resident ≈ its Stored bytes); the
+	// dense tail (press.DenseTail) holds float32 numbers rounded to the KV type, with doubling
+	// capacity, so with f16 it takes more than its Stored share.
 	Resident int
 }
 

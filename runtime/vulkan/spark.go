@@ -136,10 +136,10 @@ func packLayer(l *press.CompressedLayer) ([]uint32, string, error) {
 	var size func(r int) (int, int)
 	switch k := l.Keys.(type) {
 	case *press.DenseKeys:
-		layout, w[hKind], kept = "dense", kindDense, k.K
+		layout, w[hKind], kept = "dense", kindDense, l.DType.Float32s(k.K, k.K16)
 		size = func(int) (int, int) { return D, 0 }
 	case *press.ChannelKeys:
-		layout, w[hKind], kept = "channel", kindMasked, k.K
+		layout, w[hKind], kept = "channel", kindMasked, l.DType.Float32s(k.K, k.K16)
 		w[hMaskHead], w[hMask] = uint32(mw), uint32(len(w))
 		for i := range nKV {
 			mask := make([]uint32, mw)
@@ -150,7 +150,7 @@ func packLayer(l *press.CompressedLayer) ([]uint32, string, error) {
 		}
 		size = func(int) (int, int) { return k.NKept, 0 }
 	case *press.SparKKeys:
-		layout, w[hKind], kept = "spark", kindMasked, k.Kept
+		layout, w[hKind], kept = "spark", kindMasked, l.DType.Float32s(k.Kept, k.Kept16)
 		w[hMaskTok], w[hMaskHead] = uint32(mw), uint32(T*mw)
 		if k.Signs != nil {
 			w[hSigns], w[hRho] = 1, uint32(len(w))
@@ -194,10 +194,10 @@ func packLayer(l *press.CompressedLayer) ([]uint32, string, error) {
 		w[hSign] = uint32(len(w))
 		w = append(appendBytes(w, k.Signs), 0) // the shader reads one word past a token's signs
 		w[hAlpha] = uint32(len(w))
-		w = appendElems(w, k.Alpha, l.DType)
+		w = appendElems(w, l.DType.Float32s(k.Alpha, k.Alpha16), l.DType)
 	}
 	w[hV] = uint32(len(w))
-	w = appendElems(w, l.V, l.DType)
+	w = appendElems(w, l.Values(), l.DType)
 	if uint64(len(w)) > math.MaxUint32/4 {
 		return nil, "", fmt.Errorf("vulkan: compressed layer of %d words does not fit 32-bit offsets", len(w))
 	}
