@@ -8,8 +8,10 @@ import (
 
 // BenchmarkMaskedAttention compares one KV head's decode attention (four query heads, f16, head
 // dim 64 or 128, 4096 rows) over SparK records with 80% of each key's channels pruned against
-// the dense kernels on the same rows, per kernel set: "scores" is the key pass alone, "attend"
-// the whole streaming softmax.
+// the dense kernels on the same rows, per kernel set (generic: the Go kernels; avx2: the AVX2
+// masked kernel, which also runs on AVX-512 CPUs without BMI2/VBMI2; avx512): "scores" is the key
+// pass alone, "attend" the whole streaming softmax. Each reports CPU time per op besides wall
+// time (cpuTimed): the development machines are shared.
 func BenchmarkMaskedAttention(b *testing.B) {
 	defer func(use kernelSet) { attendUse = use }(attendUse)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -30,29 +32,27 @@ func BenchmarkMaskedAttention(b *testing.B) {
 			attendUse = path
 			var a QuadAttention
 			b.Run(fmt.Sprintf("d%d/%s/scores/spark0.8", d, path), func(b *testing.B) {
-				for range b.N {
+				cpuTimed(b, func() {
 					a.Start(q, d, 1)
 					maskedScores(&a, s, &c.k)
-				}
+				})
 			})
 			b.Run(fmt.Sprintf("d%d/%s/scores/dense", d, path), func(b *testing.B) {
-				for range b.N {
+				cpuTimed(b, func() {
 					for r0 := 0; r0 < n; r0 += attendBlock {
 						kvScores(s[r0*quad:(r0+attendBlock)*quad], q, dense[r0*d:(r0+attendBlock)*d], d)
 					}
-				}
+				})
 			})
 			b.Run(fmt.Sprintf("d%d/%s/attend/spark0.8", d, path), func(b *testing.B) {
-				for range b.N {
+				cpuTimed(b, func() {
 					a.Start(q, d, 0.125)
 					AttendMasked(&a, &c.k, c.v, n)
 					a.Finish(out)
-				}
+				})
 			})
 			b.Run(fmt.Sprintf("d%d/%s/attend/dense", d, path), func(b *testing.B) {
-				for range b.N {
-					AttendF16(out, q, d, dense, c.v, 0.125)
-				}
+				cpuTimed(b, func() { AttendF16(out, q, d, dense, c.v, 0.125) })
 			})
 		}
 	}

@@ -30,13 +30,15 @@ func storeElem[E uint16 | float32](x float32) (E, float64) {
 	return e, float64(x)
 }
 
-// newMaskedCase draws n rows of dimension d. Row densities vary from nothing kept to everything
-// kept (so chunks with no pruned and no kept channels occur); shared uses one mask for all rows;
-// signs false stores no recovery. The sign stream gets no slack beyond its end unless slack, so
-// that the kernel's fallback for a tight stream is exercised too.
+// newMaskedCase draws n rows of dimension d. Row densities cycle through nothing kept, everything
+// kept and a random density from a random start (so chunks with no pruned and no kept channels
+// occur, and a shared mask is any of the three); shared uses one mask for all rows; signs false
+// stores no recovery. The kept and sign streams get no capacity beyond their ends unless slack,
+// so that the kernels' handling of tight streams is exercised too.
 func newMaskedCase[E uint16 | float32](r *rand.Rand, d, n int, shared, signs, slack bool) maskedCase[E] {
+	start := r.IntN(3)
 	return buildMaskedCase[E](r, d, n, shared, signs, slack, func(row int, mask []byte) {
-		keep := []float64{0, 1, r.Float64()}[row%3] // none, all, random density
+		keep := []float64{0, 1, r.Float64()}[(start+row)%3] // none, all, random density
 		for j := range d {
 			if r.Float64() < keep {
 				mask[j/8] |= 1 << (j % 8)
@@ -107,6 +109,9 @@ func buildMaskedCase[E uint16 | float32](r *rand.Rand, d, n int, shared, signs, 
 		c.k.Signs = append(make([]byte, 0, len(c.k.Signs)+SignSlack), c.k.Signs...)
 	} else if signs {
 		c.k.Signs = c.k.Signs[:len(c.k.Signs):len(c.k.Signs)]
+	}
+	if !slack {
+		c.k.Kept = c.k.Kept[:len(c.k.Kept):len(c.k.Kept)]
 	}
 	for range n * d {
 		e, x := storeElem[E](float32(r.NormFloat64()))
@@ -259,22 +264,84 @@ func checkQuadAttention[E uint16 | float32](t *testing.T, name string, r *rand.R
 	}
 }
 
-// TestMaskedScoresAsmTaken checks that the assembly kernel is the one that runs where the CPU has
-// AVX-512 with BMI2 and VBMI2 (and only there), so the comparisons above test it.
+// TestMaskedScoresAsmMatchesGo compares every assembly kernel set the CPU runs (AVX2 and, where
+// present, AVX-512, which falls back to the AVX2 kernel on a sign stream without slack) with the
+// pure-Go kernel on every head dim the assembly covers (multiples of 16 up to 256) and row counts
+// from 1 to 259, with per-row and shared masks, with and without recovery, and with kept and sign
+// streams that have or lack spare capacity. Both kernels accumulate in float32 in different
+// orders, so each may be a few ulps of Σ|q·k̂| off the exact score: 2e-6 of it bounds the gap.
+func TestMaskedScoresAsmMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	opts := []struct{ shared, signs, slack bool }{
+		{false, true, true}, {false, true, false}, {false, false, false}, {false, false, true},
+		{true, true, true}, {true, true, false}, {true, false, false},
+	}
+	// The first set is the Go one; a CPU without AVX2 has no other (and runs no assembly).
+	for _, path := range kernelPaths(t)[1:] {
+		for d := 16; d <= 256; d += 16 {
+			for _, n := range []int{1, 2 + r.IntN(257), attendBlock + 3} {
+				for _, o := range opts {
+					name := fmt.Sprintf("%s/d%d/n%d/%+v", path, d, n, o)
+					compareMaskedAsm(t, name+"/f16", path, newMaskedCase[uint16](r, d, n, o.shared, o.signs, o.slack))
+					compareMaskedAsm(t, name+"/f32", path, newMaskedCase[float32](r, d, n, o.shared, o.signs, o.slack))
+				}
+			}
+		}
+	}
+}
+
+func compareMaskedAsm[E uint16 | float32](t *testing.T, name string, path kernelSet, c maskedCase[E]) {
+	t.Helper()
+	d := c.k.D
+	n := len(c.dense) / d
+	r := rand.New(rand.NewPCG(uint64(d), uint64(n)))
+	q := make([]float32, quad*d)
+	for i := range q {
+		q[i] = float32(r.NormFloat64())
+	}
+	want, got := make([]float32, n*quad), make([]float32, n*quad)
+	var ag, aa QuadAttention
+	ag.Start(q, d, 1)
+	maskedScoresGo(&ag, want, &c.k)
+	attendUse = path
+	aa.Start(q, d, 1)
+	if !maskedScoresAsm(&aa, got, &c.k) {
+		t.Fatalf("%s: the assembly did not run", name)
+	}
+	for row := range n {
+		for h := range quad {
+			var mag float64
+			for j := range d {
+				mag += math.Abs(float64(q[h*d+j]) * c.dense[row*d+j])
+			}
+			g, w := float64(got[row*quad+h]), float64(want[row*quad+h])
+			if math.Abs(g-w) > 2e-6*mag+1e-30 {
+				t.Fatalf("%s: row %d head %d: assembly %v, Go %v", name, row, h, g, w)
+			}
+		}
+	}
+}
+
+// TestMaskedScoresAsmTaken checks that an assembly kernel runs under every assembly kernel set
+// (AVX2, and AVX-512 with or without BMI2/VBMI2) for a head dim that is a multiple of 16, and that
+// none runs under the Go set or for other head dims, so the comparisons above test the assembly.
 func TestMaskedScoresAsmTaken(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	paths := kernelPaths(t)
-	attendUse = paths[len(paths)-1]
-	c16 := newMaskedCase[uint16](r, 64, 3, false, true, true)
-	c32 := newMaskedCase[float32](r, 64, 3, false, true, true)
-	var a QuadAttention
-	a.Start(make([]float32, quad*64), 64, 1)
-	s := make([]float32, 3*quad)
-	want := attendUse == "avx512" && maskedCPU.bmi2
-	if got := maskedScoresAsm(&a, s, &c32.k); got != want {
-		t.Errorf("f32 rows: assembly ran %v, want %v (kernels %s, cpu %+v)", got, want, attendUse, maskedCPU)
-	}
-	if got := maskedScoresAsm(&a, s, &c16.k); got != (want && maskedCPU.vbmi2) {
-		t.Errorf("f16 rows: assembly ran %v, want %v (kernels %s, cpu %+v)", got, want && maskedCPU.vbmi2, attendUse, maskedCPU)
+	for _, path := range kernelPaths(t) {
+		attendUse = path
+		for _, d := range []int{24, 64} {
+			c16 := newMaskedCase[uint16](r, d, 3, false, true, true)
+			c32 := newMaskedCase[float32](r, d, 3, false, true, true)
+			var a QuadAttention
+			a.Start(make([]float32, quad*d), d, 1)
+			s := make([]float32, 3*quad)
+			want := path != kernelsGo && d%16 == 0
+			if got := maskedScoresAsm(&a, s, &c32.k); got != want {
+				t.Errorf("%s d%d f32 rows: assembly ran %v, want %v", path, d, got, want)
+			}
+			if got := maskedScoresAsm(&a, s, &c16.k); got != want {
+				t.Errorf("%s d%d f16 rows: assembly ran %v, want %v", path, d, got, want)
+			}
+		}
 	}
 }
