@@ -1,9 +1,13 @@
 package cpu
 
 // The assembly attention kernels (attend_amd64.s) and their adapters: the assembly covers the
-// longest multiple of 8 columns of each row and scoreRows/accumRows (ops.go) the rest.
+// longest multiple of 8 columns of each row and scoreRows/accumRows (ops.go) the rest. The
+// exponential passes of Softmax and SwiGLU share the file for its EXP8 macro.
 
-import "unsafe"
+import (
+	"math"
+	"unsafe"
+)
 
 //go:noescape
 func attnScoresF16AVX2(k *uint16, q *float32, d, m, n int, s *float32)
@@ -159,4 +163,56 @@ func Axpy(y []float32, a float32, x []float32) {
 		axpyAVX2(&y[0], &x[0], a, m)
 	}
 	kvAxpy(y[m:], a, x[m:len(y)])
+}
+
+//go:noescape
+func expSubSumAVX2(x *float32, n int, m float32) float32
+
+//go:noescape
+func swigluAVX2(y, gate, u *float32, n int)
+
+//go:noescape
+func scaleMaxAVX2(x *float32, n int, scale float32) float32
+
+// scaleMaxAsm multiplies the longest multiple of 8 elements of x by scale and returns how many
+// it did and their largest value; 0 and -Inf on the pure-Go path.
+func scaleMaxAsm(x []float32, scale float32) (int, float32) {
+	n := len(x) &^ 7
+	if attendUse == kernelsGo || n == 0 {
+		return 0, float32(math.Inf(-1))
+	}
+	return n, scaleMaxAVX2(&x[0], n, scale)
+}
+
+// expSubSumAsm sets x[i] = e^(x[i]-m) over the longest multiple of 8 elements of x (every
+// x[i] <= m) and returns how many it did and their new sum; 0, 0 on the pure-Go path.
+func expSubSumAsm(x []float32, m float32) (int, float32) {
+	n := len(x) &^ 7
+	if attendUse == kernelsGo || n == 0 {
+		return 0, 0
+	}
+	return n, expSubSumAVX2(&x[0], n, m)
+}
+
+// swigluAsm does SwiGLU over all of y (g and u at least as long) and returns how many
+// elements it did: len(y), or 0 on the pure-Go path. A last part shorter than 8 goes through
+// the assembly too, padded on the stack, so that every element gets the same arithmetic
+// whatever the length (a token's result must not depend on its batch).
+func swigluAsm(y, g, u []float32) int {
+	if attendUse == kernelsGo || len(y) == 0 {
+		return 0
+	}
+	n := len(y) &^ 7
+	_, _ = g[len(y)-1], u[len(y)-1]
+	if n > 0 {
+		swigluAVX2(&y[0], &g[0], &u[0], n)
+	}
+	if n < len(y) {
+		var yb, gb, ub [8]float32
+		copy(gb[:], g[n:len(y)])
+		copy(ub[:], u[n:len(y)])
+		swigluAVX2(&yb[0], &gb[0], &ub[0], 8)
+		copy(y[n:], yb[:])
+	}
+	return len(y)
 }

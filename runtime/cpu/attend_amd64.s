@@ -637,3 +637,87 @@ axloop8:
 axdone:
 	VZEROUPPER
 	RET
+
+// func expSubSumAVX2(x *float32, n int, m float32) float32
+// x[i] = e^(x[i] - m) for i < n (n a positive multiple of 8, every x[i] <= m or -Inf), and
+// returns the sum of the new values: the exponential pass of Softmax.
+TEXT ·expSubSumAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS m+16(FP), Y6
+	VXORPS       Y4, Y4, Y4
+
+esloop:
+	VMOVUPS (SI), Y0
+	VSUBPS  Y6, Y0, Y0
+	EXP8
+	VMOVUPS Y0, (SI)
+	VADDPS  Y0, Y4, Y4
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JNZ     esloop
+
+	VEXTRACTF128 $1, Y4, X1
+	VADDPS       X1, X4, X4
+	VHADDPS      X4, X4, X4
+	VHADDPS      X4, X4, X4
+	VMOVSS       X4, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func swigluAVX2(y, gate, u *float32, n int)
+// y[i] = silu(g[i])·u[i] for i < n, n a positive multiple of 8. EXP8 only takes arguments
+// <= 0, so with e = e^-|g|: sigmoid(g) = 1/(1+e) for g >= 0 and e/(1+e) for g < 0 (the same
+// function, without overflow for large negative g).
+TEXT ·swigluAVX2(SB), NOSPLIT, $0-32
+	MOVQ    y+0(FP), DI
+	MOVQ    gate+8(FP), SI
+	MOVQ    u+16(FP), DX
+	MOVQ    n+24(FP), CX
+	VMOVUPS expk<>+320(SB), Y7 // 1.0
+	VPCMPEQD Y5, Y5, Y5
+	VPSLLD  $31, Y5, Y5         // sign bits
+
+swloop:
+	VMOVUPS   (SI), Y8
+	VORPS     Y5, Y8, Y0        // -|g|
+	EXP8
+	VADDPS    Y7, Y0, Y9        // 1 + e
+	VBLENDVPS Y8, Y0, Y7, Y10   // e where g is negative, else 1
+	VDIVPS    Y9, Y10, Y10
+	VMULPS    Y8, Y10, Y10
+	VMULPS    (DX), Y10, Y10
+	VMOVUPS   Y10, (DI)
+	ADDQ      $32, SI
+	ADDQ      $32, DX
+	ADDQ      $32, DI
+	SUBQ      $8, CX
+	JNZ       swloop
+	VZEROUPPER
+	RET
+
+// func scaleMaxAVX2(x *float32, n int, scale float32) float32
+// x[i] *= scale for i < n (n a positive multiple of 8); returns the largest new value.
+TEXT ·scaleMaxAVX2(SB), NOSPLIT, $0-28
+	MOVQ         x+0(FP), SI
+	MOVQ         n+8(FP), CX
+	VBROADCASTSS scale+16(FP), Y6
+	VMOVUPS      expk<>+384(SB), Y4 // -Inf
+
+smloop:
+	VMULPS  (SI), Y6, Y0
+	VMOVUPS Y0, (SI)
+	VMAXPS  Y0, Y4, Y4
+	ADDQ    $32, SI
+	SUBQ    $8, CX
+	JNZ     smloop
+
+	VEXTRACTF128 $1, Y4, X1
+	VMAXPS       X1, X4, X4
+	VPERMILPS    $0x4e, X4, X1
+	VMAXPS       X1, X4, X4
+	VPERMILPS    $0xb1, X4, X1
+	VMAXPS       X1, X4, X4
+	VMOVSS       X4, ret+24(FP)
+	VZEROUPPER
+	RET

@@ -2,6 +2,8 @@
 
 package cpu
 
+import "math"
+
 // On this architecture attention uses the pure-Go kernels (ops.go).
 
 // attendKernels lists the kernel sets this CPU runs: only the pure-Go one here.
@@ -30,3 +32,10 @@ func Dot(a, b []float32) float32 { return kvDot(a, b) }
 
 // Axpy adds a·x to y elementwise over the len(y) elements of y (x must be at least as long).
 func Axpy(y []float32, a float32, x []float32) { kvAxpy(y, a, x) }
+
+// expSubSumAsm, scaleMaxAsm and swigluAsm have no assembly here: they do no elements.
+func expSubSumAsm(_ []float32, _ float32) (int, float32) { return 0, 0 }
+
+func swigluAsm(_, _, _ []float32) int { return 0 }
+
+func scaleMaxAsm(_ []float32, _ float32) (int, float32) { return 0, float32(math.Inf(-1)) }

@@ -7,3 +7,6 @@ var asmVariants []asmVariant
 
 // rowPairVariants is empty for the same reason.
 var rowPairVariants []rowPairVariant
+
+// rows8Variants is empty for the same reason.
+var rows8Variants []rows8Variant

@@ -26,6 +26,30 @@ type kernel struct {
 	// fast42 is assembly for two weight rows by four activation rows (each activation vector
 	// loaded once for both rows); nil if none. Only used where fast4 exists.
 	fast42 func(w0, w1 []byte, xs []actRow, out *[8]float32)
+	// rows8 is assembly for many weight rows by eight activation rows; nil if none.
+	rows8 rows8Kernel
+	// rows1 is assembly for many weight rows by one activation row, with the arithmetic of
+	// fast; nil if none.
+	rows1 rows1Kernel
+}
+
+// rows1Kernel multiplies nrows weight rows (rowBytes apart in w) by the activation row x,
+// writing row r's sum to y[r].
+type rows1Kernel func(w []byte, rowBytes, nrows int, x *actRow, y []float32)
+
+// rows8Kernel multiplies nrows weight rows (each rowBytes apart in w, cut to the column tile
+// of xs) by eight consecutive activation rows xs (or column-tile views of them), writing the
+// sum of row r and token i to y[i*ystride + r], or adding it there when add is set.
+type rows8Kernel func(w []byte, rowBytes, nrows int, xs []actRow, y []float32, ystride int, add bool)
+
+// rows8Variant is an assembly kernel for many weight rows by eight activation rows, and
+// (rows1, possibly nil) by one.
+type rows8Variant struct {
+	name      string
+	supported bool
+	typ       ggml.Type
+	rows8     rows8Kernel
+	rows1     rows1Kernel
 }
 
 // kernels is indexed by ggml.Type; a nil dot means MatMul does not support the type.
@@ -110,24 +134,28 @@ type matmulJob struct {
 	dot      func(w []byte, x *actRow) float32
 	dot4     func(w []byte, xs []actRow, out *[4]float32)      // nil: use dot for every token
 	dot42    func(w0, w1 []byte, xs []actRow, out *[8]float32) // nil: use dot4 for every row
+	rows8    rows8Kernel                                       // nil: use dot4 for every four tokens
+	rows1    rows1Kernel                                       // nil: use dot for every row
 	rows     []actRow                                          // [n] the quantized activations
 	chunks   chunker                                           // over weight rows
 	out      [][16]float32                                     // [threads] dot4/dot42 results; 64 bytes apart so workers do not share cache lines
 	tile     int                                               // columns per dot4 call (Cols when not tiled)
-	views    [][4]actRow                                       // [threads] column-tile views of four activation rows
+	views    [][8]actRow                                       // [threads] column-tile views of up to eight activation rows
 }
 
-// prefillTile is the column tile of the four-token kernels, in elements of 8-bit activations
-// (float activations take half): four tokens' tile (quants plus repeated scales, 8 bytes per
-// column) then stays in a 32-48 KiB L1 data cache while weight rows stream past. A multiple of
-// 512, so every tile is whole 256-element blocks and whole AVX-512 block pairs. Tests lower it.
+// prefillTile is the column tile of the multi-token kernels, in elements of 8-bit activations
+// (16-bit float weights take half; F32 is not tiled): four or eight tokens' tile (quants plus
+// repeated scales, 2 bytes per column and token) then stays in a 32-48 KiB L1 data cache while
+// weight rows stream past. A multiple of 512, so every tile is whole 256-element blocks and
+// whole AVX-512 block pairs; faster than 1024 or 4096 on 64-token products of the Llama-3.2-1B
+// shapes (2048 and 8192 columns). Tests lower it.
 var prefillTile = 2048
 
 // MatMul computes y[t*Rows + r] = dot(W row r, x[t*Cols : (t+1)*Cols]) for t in [0,n).
 // y: [n][Rows], x: [n][Cols]. Activations are first quantized to the weight type's dot type
 // like ggml (Q8_0, Q8_1, Q8_K, F16 or BF16; F32 weights use x as is), then each chunk of
 // weight rows is read from memory once and multiplied by all n activation rows while it is in
-// cache (four tokens at a time where an assembly kernel allows). It uses the pool's
+// cache (eight or four tokens at a time where an assembly kernel allows). It uses the pool's
 // scratch memory, so it does not allocate in steady state. MatMul panics when w fails
 // Validate or when x or y are too short: those are programming errors, not input errors.
 func (p *Pool) MatMul(y []float32, w *Matrix, x []float32, n int) {
@@ -142,23 +170,29 @@ func (p *Pool) MatMul(y []float32, w *Matrix, x []float32, n int) {
 			w.Rows, w.Cols, n, len(x), n*w.Cols, len(y), n*w.Rows))
 	}
 	k := kernelOf(w.Type)
-	dot, dot4, dot42 := k.dot, k.fast4, k.fast42
+	dot, dot4, dot42, rows8, rows1 := k.dot, k.fast4, k.fast42, k.rows8, k.rows1
 	if k.fast != nil && !forceGeneric {
 		dot = k.fast
 	}
+	if forceGeneric {
+		rows1 = nil
+	}
 	if forceGeneric || dot4 == nil {
-		dot4, dot42 = nil, nil
+		dot4, dot42, rows8 = nil, nil, nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	j := &p.mm
-	j.y, j.x, j.w, j.n, j.act, j.dot, j.dot4, j.dot42 = y, x, w, n, k.act, dot, dot4, dot42
+	j.y, j.x, j.w, j.n, j.act, j.dot, j.dot4, j.dot42, j.rows8, j.rows1 = y, x, w, n, k.act, dot, dot4, dot42, rows8, rows1
 	j.out = grow(j.out, p.threads)
 	j.views = grow(j.views, p.threads)
 	j.tile = w.Cols
-	if dot4 != nil && n >= 4 {
+	// F32 rows are not tiled: their kernels then add every token's products in the same order
+	// whatever the batch size (see f32Fast4), and F32 weights are rare enough (tiny models,
+	// attention over the f32 cache) not to need the cache blocking.
+	if dot4 != nil && n >= 4 && k.act != actF32 {
 		tile := prefillTile
-		if k.act == actF16 || k.act == actBF16 || k.act == actF32 {
+		if k.act == actF16 || k.act == actBF16 {
 			tile /= 2
 		}
 		j.tile = min(w.Cols, tile)
@@ -191,11 +225,14 @@ func (p *Pool) quantizeTokens(lo, hi int) {
 }
 
 // matmulRows takes chunks of weight rows until none is left and multiplies each row by every
-// activation vector. With the four-token kernels the loops are blocked like a GEMM: for each
-// column tile, four activation rows (their tile: a few KiB) stay in L1 while the chunk's weight
-// rows stream past them from L2, so each weight byte comes from memory once and each
-// activation byte from L3 once per chunk. It runs once per thread; worker is the thread's index
-// in [0, Threads()).
+// activation vector. With the multi-token kernels the loops are blocked like a GEMM: for each
+// column tile, eight (or four) activation rows (their tile: a few KiB) stay in L1 while the
+// chunk's weight rows stream past them from L2, so each weight byte comes from memory once and
+// each activation byte from L3 once per chunk. For F32 and the 32-element block types with
+// AVX-512 kernels, every kernel adds a token's products in the same order, so a token's
+// result does not depend on how many tokens share the call (within one column tile; see
+// TestMatMulBatchInvariant); the 16-bit float and K-quant kernels differ in rounding. It runs
+// once per thread; worker is the thread's index in [0, Threads()).
 func (p *Pool) matmulRows(worker, _ int) {
 	j := &p.mm
 	rb, rows, data := j.rowBytes, j.w.Rows, j.w.Data
@@ -208,16 +245,26 @@ func (p *Pool) matmulRows(worker, _ int) {
 		t := 0
 		if j.dot4 != nil {
 			// Column tiles outermost: one tile of all n activation rows stays in L2 while
-			// the chunk's weight rows (that tile of them) are reused for every four tokens.
+			// the chunk's weight rows (that tile of them) are reused for every group of tokens.
 			for k0 := 0; k0 < j.w.Cols; k0 += j.tile {
 				k1 := min(k0+j.tile, j.w.Cols)
-				for t = 0; t+4 <= j.n; t += 4 {
+				t = 0
+				if j.rows8 != nil {
+					for ; t+8 <= j.n; t += 8 {
+						p.rowsTimesEight(worker, t, lo, hi, k0, k1)
+					}
+				}
+				for ; t+4 <= j.n; t += 4 {
 					p.rowsTimesFour(worker, t, lo, hi, k0, k1, out)
 				}
 			}
 		}
 		for ; t < j.n; t++ {
 			x := &j.rows[t]
+			if j.rows1 != nil {
+				j.rows1(data[lo*rb:hi*rb], rb, hi-lo, x, j.y[t*rows+lo:t*rows+hi])
+				continue
+			}
 			for r := lo; r < hi; r++ {
 				j.y[t*rows+r] = j.dot(data[r*rb:(r+1)*rb], x)
 			}
@@ -231,14 +278,7 @@ func (p *Pool) matmulRows(worker, _ int) {
 func (p *Pool) rowsTimesFour(worker, t, lo, hi, k0, k1 int, out *[4]float32) {
 	j := &p.mm
 	rb, data := j.rowBytes, j.w.Data
-	xs := j.rows[t : t+4]
-	if k1-k0 < j.w.Cols {
-		v := &j.views[worker]
-		for i := range v {
-			v[i] = j.rows[t+i].view(k0, k1)
-		}
-		xs = v[:]
-	}
+	xs := p.tileRows(worker, t, 4, k0, k1)
 	bs, ts := j.w.Type.BlockSize(), j.w.Type.TypeSize()
 	b0, b1 := k0/bs*ts, k1/bs*ts
 	r := lo
@@ -257,6 +297,31 @@ func (p *Pool) rowsTimesFour(worker, t, lo, hi, k0, k1 int, out *[4]float32) {
 			p.store(t+i, r, v, k0 == 0)
 		}
 	}
+}
+
+// rowsTimesEight multiplies columns [k0,k1) of weight rows [lo,hi) by activation rows
+// t..t+7 with the eight-token kernel, which loops over the rows itself and sets y for the
+// first column tile and adds to it for the others.
+func (p *Pool) rowsTimesEight(worker, t, lo, hi, k0, k1 int) {
+	j := &p.mm
+	xs := p.tileRows(worker, t, 8, k0, k1)
+	bs, ts, rb := j.w.Type.BlockSize(), j.w.Type.TypeSize(), j.rowBytes
+	b0, b1 := k0/bs*ts, k1/bs*ts
+	j.rows8(j.w.Data[lo*rb+b0:(hi-1)*rb+b1], rb, hi-lo, xs, j.y[t*j.w.Rows+lo:], j.w.Rows, k0 != 0)
+}
+
+// tileRows returns activation rows t..t+count-1 (count <= 8), cut to columns [k0,k1) in the
+// worker's view slots when that is not every column.
+func (p *Pool) tileRows(worker, t, count, k0, k1 int) []actRow {
+	j := &p.mm
+	if k1-k0 == j.w.Cols {
+		return j.rows[t : t+count]
+	}
+	v := j.views[worker][:count]
+	for i := range v {
+		v[i] = j.rows[t+i].view(k0, k1)
+	}
+	return v
 }
 
 // store sets (first column tile) or adds to y for token t, weight row r.

@@ -113,9 +113,10 @@ func TestMatMul(t *testing.T) {
 	pool := NewPool(3)
 	defer pool.Close()
 	rng := rand.New(rand.NewSource(1))
-	rowsList, nList := []int{1, 7, 33, 129}, []int{1, 3, 17}
+	// n = 13 runs the eight-token, four-token and one-token kernels in one call.
+	rowsList, nList := []int{1, 7, 33, 129}, []int{1, 3, 13, 17}
 	if testing.Short() {
-		rowsList, nList = []int{7, 33}, []int{1, 5}
+		rowsList, nList = []int{7, 33}, []int{1, 13}
 	}
 	defer func() { forceGeneric = false }()
 	for _, generic := range []bool{true, false} {
@@ -139,9 +140,10 @@ func TestMatMul(t *testing.T) {
 	}
 }
 
-// TestMatMulTiled runs the four-token kernels over several column tiles (a lowered
+// TestMatMulTiled runs the eight- and four-token kernels over several column tiles (a lowered
 // prefillTile) whose partial sums are added up, including last tiles with an odd number of
-// 32-element blocks and float rows whose tiles are not a multiple of the vector width.
+// 32-element blocks (one block alone, where the eight-token kernel's Go tail does all) and
+// float rows whose tiles are not a multiple of the vector width.
 func TestMatMulTiled(t *testing.T) {
 	pool := NewPool(2)
 	defer pool.Close()
@@ -152,16 +154,18 @@ func TestMatMulTiled(t *testing.T) {
 		if kernels[typ].fast4 == nil {
 			continue
 		}
-		cols := 3*512 + 3*32 // last tile: 3 blocks of 32
+		colsList := []int{3*512 + 3*32, 512 + 32} // last tile: 3 blocks of 32, or 1
 		switch {
 		case typ.BlockSize() == 256:
-			cols = 3*512 + 256
+			colsList = []int{3*512 + 256}
 		case typ.BlockSize() == 1:
-			cols = 3*512 + 104 // float tiles are 256 wide: the last one is 104
+			colsList = []int{3*512 + 104} // 16-bit float tiles are 256 wide: the last one is 104 (F32 is not tiled)
 		}
-		t.Run(typ.String(), func(t *testing.T) {
-			checkMatMul(t, pool, rng, typ, 7, cols, 9)
-		})
+		for _, cols := range colsList {
+			t.Run(fmt.Sprintf("%s/%d", typ, cols), func(t *testing.T) {
+				checkMatMul(t, pool, rng, typ, 7, cols, 13)
+			})
+		}
 	}
 }
 
@@ -299,8 +303,8 @@ func q81Correction(w *Matrix, row int, x *actRow, k actKind) float64 {
 	return c
 }
 
-// TestRowPairMatchesGeneric compares the two-row, four-token kernels with the pure-Go oracle
-// on row lengths with and without a tail past the last 16 elements.
+// TestRowPairMatchesGeneric compares the two-row, four-token kernels (F16, BF16 and F32) with
+// the pure-Go oracle on row lengths with and without a tail past the last 16 elements.
 func TestRowPairMatchesGeneric(t *testing.T) {
 	rng := rand.New(rand.NewSource(7))
 	for _, v := range rowPairVariants {
@@ -340,13 +344,99 @@ func TestRowPairMatchesGeneric(t *testing.T) {
 	}
 }
 
-// TestQuantizeActMatchesGGML checks the activation quantizers against ggml's reference
-// encodings of Q8_0, Q8_1, Q8_K, F16 and BF16, value for value.
+// TestRows8MatchesGeneric compares the eight-token, many-row kernels with the pure-Go oracle
+// (and the one-token, many-row kernels with the one-row kernels, bit for bit),
+// storing and adding into an output whose token stride is not the row count, on odd and even
+// row counts and on rows of one block (the Go tail alone), an odd block count and a long row
+// (float rows: with and without a tail past the last 16 columns).
+func TestRows8MatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewSource(8))
+	for _, v := range rows8Variants {
+		if !v.supported {
+			continue
+		}
+		k := &kernels[v.typ]
+		sizes := []struct{ rows, cols int }{{1, 32}, {5, 96}, {11, 2144}} // 32-element blocks
+		if v.typ.BlockSize() == 1 {                                       // float rows: a tail past the last 16 columns, or only a tail
+			sizes = []struct{ rows, cols int }{{1, 16}, {2, 7}, {5, 40}, {12, 1031}}
+		}
+		for _, c := range sizes {
+			for _, add := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/%dx%d/add=%v", v.name, v.typ, c.rows, c.cols, add), func(t *testing.T) {
+					w := randMatrix(rng, v.typ, c.rows, c.cols)
+					wf := make([]float32, c.rows*c.cols)
+					if err := ggml.Dequantize(v.typ, w.Data, wf); err != nil {
+						t.Fatal(err)
+					}
+					var s scratch
+					x := randVec(rng, 8*c.cols)
+					rows := s.prepare(k.act, x, 8, c.cols)
+					for i := range rows {
+						quantizeAct(k.act, x[i*c.cols:(i+1)*c.cols], &rows[i])
+					}
+					ystride := c.rows + 3
+					y := randVec(rng, 8*ystride)
+					y0 := append([]float32(nil), y...)
+					rb := len(w.Data) / c.rows
+					v.rows8(w.Data, rb, c.rows, rows, y, ystride, add)
+					for i := range 8 {
+						for r := range c.rows {
+							want := k.dot(w.Data[r*rb:(r+1)*rb], &rows[i])
+							if add {
+								want += y0[i*ystride+r]
+							}
+							got := y[i*ystride+r]
+							// Same products summed in another order, as in TestMatMul, plus one
+							// rounding of the added value.
+							tol := 1e-5*magnitude(wf[r*c.cols:(r+1)*c.cols], k.act, &rows[i]) + 1e-6*math.Abs(float64(want)) + 1e-30
+							if math.Abs(float64(got-want)) > tol {
+								t.Fatalf("row %d token %d: %g, generic %g (diff %g > %g)", r, i, got, want, got-want, tol)
+							}
+						}
+						for r := c.rows; r < ystride; r++ { // the gap between tokens is untouched
+							if y[i*ystride+r] != y0[i*ystride+r] {
+								t.Fatalf("token %d: y[%d] changed", i, r)
+							}
+						}
+					}
+					if v.rows1 == nil || add {
+						return
+					}
+					// The one-token, many-row kernel must give exactly the one-row kernel's sums.
+					y1 := make([]float32, c.rows)
+					v.rows1(w.Data, rb, c.rows, &rows[3], y1)
+					for r, got := range y1 {
+						if want := k.fast(w.Data[r*rb:(r+1)*rb], &rows[3]); got != want {
+							t.Fatalf("one-token kernel, row %d: %g, one-row kernel %g", r, got, want)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestQuantizeActMatchesGGML checks the activation quantizers, pure Go and assembly, against
+// ggml's reference encodings of Q8_0, Q8_1, Q8_K, F16 and BF16, value for value.
 func TestQuantizeActMatchesGGML(t *testing.T) {
+	defer func() { forceGeneric = false }()
+	for _, generic := range []bool{true, false} {
+		forceGeneric = generic
+		t.Run(fmt.Sprintf("generic=%v", generic), testQuantizeActMatchesGGML)
+	}
+}
+
+func testQuantizeActMatchesGGML(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	cols := 256 * 3
 	x := randVec(rng, cols)
-	x[5] = 0                // exact zero
+	x[5] = 0 // exact zero
+	// Block 1 has scale 1, so these quants are exact halves: rounding goes away from zero.
+	copy(x[32:], []float32{127, 0.5, -2.5, 1.5, -0.5, 126.5, -126.5})
+	for i := 64; i < 96; i++ {
+		x[i] *= 1e-7    // block 2: a scale that rounds to zero in half precision
+		x[i+32] *= 1e-5 // block 3: a subnormal half scale
+	}
 	clear(x[256:512])       // an all-zero block
 	x[600] = -x[600] * 1000 // a dominant negative value
 	cases := []struct {
@@ -370,6 +460,12 @@ func TestQuantizeActMatchesGGML(t *testing.T) {
 			for i := range want {
 				if got[i] != want[i] {
 					t.Fatalf("byte %d: got %#x, ggml %#x", i, got[i], want[i])
+				}
+			}
+			for k, v := range r.ns4 { // Q8_0, Q8_1: minus each 4 quants' sum
+				q := r.qs[4*k : 4*k+4]
+				if want := -(int32(q[0]) + int32(q[1]) + int32(q[2]) + int32(q[3])); v != want {
+					t.Fatalf("ns4[%d] = %d, want %d", k, v, want)
 				}
 			}
 		})
@@ -446,5 +542,40 @@ func TestMatrixValidate(t *testing.T) {
 	ok := Matrix{Type: ggml.TypeQ8_0, Rows: 2, Cols: 64, Data: make([]byte, 136)}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid matrix rejected: %v", err)
+	}
+}
+
+// TestMatMulBatchInvariant checks that a token's products do not depend on the batch it comes
+// in: MatMul of 13 tokens (eight-, four- and one-token kernels) equals MatMul of each token
+// alone, bit for bit, for F32 weights (whose kernels all add in one order, odd rows and
+// column tails included) and for the 32-element block types within one column tile. Batched
+// and one-at-a-time evaluation of a model then agree exactly.
+func TestMatMulBatchInvariant(t *testing.T) {
+	pool := NewPool(2)
+	defer pool.Close()
+	rng := rand.New(rand.NewSource(9))
+	const n = 13
+	for _, c := range []struct {
+		typ        ggml.Type
+		rows, cols int
+	}{
+		{ggml.TypeF32, 9, 172}, {ggml.TypeF32, 3, 8}, {ggml.TypeF32, 33, 2100},
+		{ggml.TypeQ8_0, 9, 96}, {ggml.TypeQ4_0, 9, 2048}, {ggml.TypeQ5_0, 5, 64}, {ggml.TypeIQ4_NL, 7, 32},
+	} {
+		t.Run(fmt.Sprintf("%s/%dx%d", c.typ, c.rows, c.cols), func(t *testing.T) {
+			w := randMatrix(rng, c.typ, c.rows, c.cols)
+			x := randVec(rng, n*c.cols)
+			y := make([]float32, n*c.rows)
+			pool.MatMul(y, w, x, n)
+			one := make([]float32, c.rows)
+			for tok := range n {
+				pool.MatMul(one, w, x[tok*c.cols:(tok+1)*c.cols], 1)
+				for r, v := range one {
+					if got := y[tok*c.rows+r]; got != v {
+						t.Fatalf("token %d row %d: %g in the batch, %g alone", tok, r, got, v)
+					}
+				}
+			}
+		})
 	}
 }

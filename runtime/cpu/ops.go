@@ -5,7 +5,9 @@ package cpu
 // f16 key/value history. Most are plain loops: each costs O(n) per token against the O(n²) of
 // the matmuls, so clarity wins over speed. Attention is the exception: at long context its
 // reads of the cache dominate decode, so its inner loops (scores, softmax weights and the
-// weighted sum of values) have assembly versions where the CPU allows (attend_amd64.s).
+// weighted sum of values) have assembly versions where the CPU allows (attend_amd64.s), and so
+// have the exponentials of Softmax and SwiGLU, which prefill runs over every score and every
+// FFN activation.
 
 import (
 	"fmt"
@@ -88,24 +90,33 @@ func RopeNeox(x []float32, headDim int, cs []float32) {
 }
 
 // Softmax replaces x by exp(x - max) / sum, in place.
-func Softmax(x []float32) {
+func Softmax(x []float32) { ScaledSoftmax(x, 1) }
+
+// ScaledSoftmax replaces x by the softmax of scale·x, in place (x is scaled first, in float32,
+// then exponentiated like Softmax): attention's scaled scores in one call.
+func ScaledSoftmax(x []float32, scale float32) {
 	if len(x) == 0 {
 		return
 	}
-	m := x[0]
-	for _, v := range x[1:] {
-		m = max(m, v)
-	}
-	var sum float64
-	for i, v := range x {
-		e := Exp32(v - m)
+	m := scaleMax(x, scale)
+	done, s := expSubSumAsm(x, m)
+	sum := float64(s)
+	for i := done; i < len(x); i++ {
+		e := Exp32(x[i] - m)
 		x[i] = e
 		sum += float64(e)
 	}
-	inv := float32(1 / sum)
-	for i := range x {
-		x[i] *= inv
+	scaleMax(x, float32(1/sum))
+}
+
+// scaleMax multiplies x by scale in place and returns the largest result.
+func scaleMax(x []float32, scale float32) float32 {
+	done, m := scaleMaxAsm(x, scale)
+	for i := done; i < len(x); i++ {
+		x[i] *= scale
+		m = max(m, x[i])
 	}
+	return m
 }
 
 // SwiGLU writes y = silu(gate) * up elementwise, silu(g) = g / (1 + exp(-g)). y may alias gate
@@ -113,7 +124,8 @@ func Softmax(x []float32) {
 func SwiGLU(y, gate, up []float32) {
 	up = up[:len(gate)]
 	y = y[:len(gate)]
-	for i, g := range gate {
+	for i := swigluAsm(y, gate, up); i < len(gate); i++ {
+		g := gate[i]
 		y[i] = g / (1 + Exp32(-g)) * up[i]
 	}
 }

@@ -114,10 +114,23 @@ func TestRope(t *testing.T) {
 	}
 }
 
+// TestSoftmax checks Softmax on every kernel path (the assembly does the longest multiple of
+// 8 elements, Go the rest), including masked (-Inf) scores.
 func TestSoftmax(t *testing.T) {
+	defer func(use kernelSet) { attendUse = use }(attendUse)
+	for _, path := range attendKernels {
+		attendUse = path
+		t.Run(string(path), testSoftmax)
+	}
+}
+
+func testSoftmax(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, n := range []int{1, 5, 300} {
+	for _, n := range []int{1, 5, 8, 300, 1001} {
 		x := randSlice(r, n, 10)
+		if n > 8 {
+			x[3], x[n-2] = float32(math.Inf(-1)), float32(math.Inf(-1))
+		}
 		m := math.Inf(-1)
 		for _, v := range x {
 			m = math.Max(m, float64(v))
@@ -131,15 +144,42 @@ func TestSoftmax(t *testing.T) {
 		for i := range want {
 			want[i] /= sum
 		}
+		scaled := append([]float32(nil), x...)
 		Softmax(x)
 		assertClose(t, "Softmax", x, want, opsTol)
+
+		// ScaledSoftmax(x, s) is the softmax of s·x.
+		const scale = 0.125
+		for i := range want {
+			want[i] = math.Exp(float64(scaled[i])*scale - m*scale)
+		}
+		sum = 0
+		for _, w := range want {
+			sum += w
+		}
+		for i := range want {
+			want[i] /= sum
+		}
+		ScaledSoftmax(scaled, scale)
+		assertClose(t, "ScaledSoftmax", scaled, want, opsTol)
 	}
 }
 
+// TestElementwise checks SwiGLU (on every kernel path: the assembly does the longest multiple
+// of 8 elements), Add and AddRows.
 func TestElementwise(t *testing.T) {
+	defer func(use kernelSet) { attendUse = use }(attendUse)
+	for _, path := range attendKernels {
+		attendUse = path
+		t.Run(string(path), testElementwise)
+	}
+}
+
+func testElementwise(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	const n = 33
+	const n = 341 // 31 rows of the 11-element bias; not a multiple of 8
 	g, u, b := randSlice(r, n, 4), randSlice(r, n, 1), randSlice(r, 11, 1)
+	g[5], g[6], g[7], g[40] = 120, -120, 0, -88 // saturated and zero gates
 	want := make([]float64, n)
 	for i := range want {
 		gi := float64(g[i])
@@ -283,6 +323,25 @@ func TestEmbed(t *testing.T) {
 	for _, bad := range []int32{-1, rows} {
 		if err := Embed(y, w, bad); err == nil {
 			t.Errorf("Embed(id %d) succeeded on %d rows", bad, rows)
+		}
+	}
+}
+
+// TestSwiGLUPrefixes checks that each SwiGLU output is the same whatever the length of the
+// call (the assembly pads a short last part instead of leaving it to Go), so that batched and
+// one-token forward passes agree exactly.
+func TestSwiGLUPrefixes(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	g, u := randSlice(r, 45, 4), randSlice(r, 45, 1)
+	full := make([]float32, len(g))
+	SwiGLU(full, g, u)
+	for n := 1; n <= len(g); n++ {
+		y := make([]float32, n)
+		SwiGLU(y, g[:n], u[:n])
+		for i, v := range y {
+			if v != full[i] {
+				t.Fatalf("length %d: y[%d] = %g, %g in the length-%d call", n, i, v, full[i], len(g))
+			}
 		}
 	}
 }

@@ -29,6 +29,10 @@ type actRow struct {
 	d8    []float32 // actQ8_0, actQ8_1: [cols/32][8] each block scale repeated 8 times, for AVX-512
 	s     []float32 // actQ8_1: [cols/32] d*sum(qs) of each block, rounded through half precision
 	bsums []int16   // actQ8K: [cols/16] sums of each 16 consecutive quants
+	// ns4 holds, for actQ8_0 and actQ8_1, minus the sum of each 4 consecutive quants: the
+	// correction that lets the AVX-512 one-token kernels take the weights as VPDPBUSD's
+	// unsigned operand (biased by a power of two) and the activations as they are. [cols/4]
+	ns4 []int32
 	// stride is the distance in elements from this row's start to the next row's in the
 	// scratch (or in x for actF32): the full row length, also in column-tile views.
 	stride int
@@ -47,7 +51,7 @@ func (r *actRow) view(k0, k1 int) actRow {
 	case r.bsums != nil: // Q8_K
 		v.d, v.bsums = r.d[k0/256:k1/256], r.bsums[k0/16:k1/16]
 	case r.d != nil: // Q8_0, Q8_1
-		v.d, v.d8, v.s = r.d[k0/32:k1/32], r.d8[k0/4:k1/4], r.s[k0/32:k1/32]
+		v.d, v.d8, v.s, v.ns4 = r.d[k0/32:k1/32], r.d8[k0/4:k1/4], r.s[k0/32:k1/32], r.ns4[k0/4:k1/4]
 	}
 	return v
 }
@@ -62,6 +66,7 @@ type scratch struct {
 	d8    []float32 // [n][cols/32][8]
 	s     []float32 // [n][cols/32]
 	bsums []int16   // [n][cols/16]
+	ns4   []int32   // [n][cols/4]
 	rows  []actRow  // [n] views into the slices above
 }
 
@@ -74,39 +79,60 @@ func grow[T any](buf []T, n int) []T {
 }
 
 // prepare sizes the scratch for n activation vectors of cols elements of kind k and points
-// rows[t] at the slots of vector t. x is used directly for actF32.
+// rows[t] at the slots of vector t. x is used directly for actF32. The other kinds get rows
+// rowStride(cols) elements apart rather than cols.
 func (s *scratch) prepare(k actKind, x []float32, n, cols int) []actRow {
 	s.rows = grow(s.rows, n)
+	stride := cols
+	if k != actF32 {
+		stride = rowStride(cols)
+	}
 	switch k {
 	case actF16, actBF16:
-		s.f = grow(s.f, n*cols)
+		s.f = grow(s.f, n*stride)
 	case actQ8_0, actQ8_1, actQ8K:
-		s.qs = grow(s.qs, n*cols)
-		s.d = grow(s.d, n*cols/32)
-		s.d8 = grow(s.d8, n*cols/4)
-		s.s = grow(s.s, n*cols/32)
-		s.bsums = grow(s.bsums, n*cols/16)
+		s.qs = grow(s.qs, n*stride)
+		s.d = grow(s.d, n*stride/32)
+		s.d8 = grow(s.d8, n*stride/4)
+		s.s = grow(s.s, n*stride/32)
+		s.bsums = grow(s.bsums, n*stride/16)
+		s.ns4 = grow(s.ns4, n*stride/4)
 	}
 	for t := range s.rows {
 		r := &s.rows[t]
-		*r = actRow{stride: cols}
+		*r = actRow{stride: stride}
+		o := t * stride // the row's first element
 		switch k {
 		case actF32:
 			r.f = x[t*cols : (t+1)*cols]
 		case actF16, actBF16:
-			r.f = s.f[t*cols : (t+1)*cols]
+			r.f = s.f[o : o+cols]
 		case actQ8_0, actQ8_1:
-			r.qs = s.qs[t*cols : (t+1)*cols]
-			r.d = s.d[t*cols/32 : (t+1)*cols/32]
-			r.d8 = s.d8[t*cols/4 : (t+1)*cols/4]
-			r.s = s.s[t*cols/32 : (t+1)*cols/32]
+			r.qs = s.qs[o : o+cols]
+			r.d = s.d[o/32 : (o+cols)/32]
+			r.d8 = s.d8[o/4 : (o+cols)/4]
+			r.s = s.s[o/32 : (o+cols)/32]
+			r.ns4 = s.ns4[o/4 : (o+cols)/4]
 		case actQ8K:
-			r.qs = s.qs[t*cols : (t+1)*cols]
-			r.d = s.d[t*cols/256 : (t+1)*cols/256]
-			r.bsums = s.bsums[t*cols/16 : (t+1)*cols/16]
+			r.qs = s.qs[o : o+cols]
+			r.d = s.d[o/256 : (o+cols)/256]
+			r.bsums = s.bsums[o/16 : (o+cols)/16]
 		}
 	}
 	return s.rows
+}
+
+// rowStride is the distance in elements between consecutive quantized activation rows of
+// cols elements: cols plus a pad of 256 (which keeps every per-row array a whole number of
+// blocks), plus 256 more where that would be a multiple of 2048. The multi-token kernels
+// stream up to eight rows at once; rows a multiple of 4 KiB apart (cols = 2048, 8192) would
+// all fall in the same L1 cache sets and evict each other.
+func rowStride(cols int) int {
+	stride := cols + 256
+	if stride%2048 == 0 {
+		stride += 256
+	}
+	return stride
 }
 
 // quantizeAct converts x into r according to k. It is the only place activations are rounded.
@@ -115,15 +141,17 @@ func quantizeAct(k actKind, x []float32, r *actRow) {
 	case actF16:
 		// Kept as float32 (exactly: every half is a float32) so that the kernels convert only
 		// the weights; the products are the same as ggml's half-by-half ones.
-		for i, v := range x {
-			r.f[i] = ggml.FP16ToFP32(ggml.FP32ToFP16(v))
+		for i := roundF16Asm(r.f[:len(x)], x); i < len(x); i++ {
+			r.f[i] = ggml.FP16ToFP32(ggml.FP32ToFP16(x[i]))
 		}
 	case actBF16:
 		for i, v := range x {
 			r.f[i] = ggml.BF16ToFP32(ggml.FP32ToBF16(v))
 		}
 	case actQ8_0, actQ8_1:
-		quantQ8Blocks(x, r, k == actQ8_1)
+		if !quantQ8Asm(x, r, k == actQ8_1) {
+			quantQ8Blocks(x, r, k == actQ8_1)
+		}
 	case actQ8K:
 		quantQ8K(x, r)
 	}
@@ -131,12 +159,13 @@ func quantizeAct(k actKind, x []float32, r *actRow) {
 
 // quantQ8Blocks is ggml's quantize_row_q8_0_ref (and q8_1 when withSum): per 32 values,
 // d = amax/127 is stored as a half, and the quants are x/d (using the unrounded d) rounded half
-// away from zero. The scales are kept as the float32 value of the stored half, which is what
+// away from zero (and their negated 4-sums kept in ns4). The scales are kept as the float32 value of the stored half, which is what
 // ggml's dot products multiply by.
 func quantQ8Blocks(x []float32, r *actRow, withSum bool) {
 	for b := range len(x) / 32 {
 		xb := x[b*32 : b*32+32]
 		q := r.qs[b*32 : b*32+32]
+		clear(r.ns4[b*8 : b*8+8])
 		var amax float32
 		for _, v := range xb {
 			amax = max(amax, abs32(v))
@@ -151,6 +180,7 @@ func quantQ8Blocks(x []float32, r *actRow, withSum bool) {
 			qv := int8(math.Round(float64(v * id)))
 			q[j] = qv
 			sum += int32(qv)
+			r.ns4[(b*32+j)/4] -= int32(qv)
 		}
 		r.d[b] = ggml.FP16ToFP32(ggml.FP32ToFP16(d))
 		for i := range 8 {
