@@ -14,12 +14,50 @@ import (
 // [n_kv_head][ctx][head_dim] in the model's KV type, the layout vulkan.Recorder's KVStore and
 // Attend use. Model.Forward records its stores and attention into the pass; Store and Attend
 // serve the runtime.KVCache interface from host slices (see the package doc).
+//
+// With a press (runtime.Options.Press) the cache is a press cache like runtime.PressCache, all
+// on the device: while a sequence's prompt is prefilled, its keys and values are dense and each
+// layer keeps its last queries in a ring; EndPrefill compresses every layer on the device
+// (vulkan.Recorder.CompressLayer, one submission per layer), frees the dense prompt and allocates
+// a dense tail per layer for the positions left in the context; decode attends over the compressed
+// layer plus the tail (AttendCompressed). Positions continue from the uncompressed prompt length
+// (spec 2.3). Storing position 0 restarts a sequence; positions inside a compressed prompt
+// cannot be rewritten.
 type Cache struct {
 	m         *Model
 	nSeq, ctx int
-	k, v      [][]*vulkan.Buffer // [seq][layer]
+	k, v      [][]*vulkan.Buffer // [seq][layer] dense caches; nil while a sequence is compressed
+	seqs      []seqState         // [seq]
 	err       error              // the first failure: allocation, or a Store or Attend
 	rows      [3]*vulkan.Buffer  // host-visible [n_head*head_dim] rows for Store and Attend: in, q, out; made on first use
+}
+
+// seqMode is the state of one sequence of a press cache.
+type seqMode int
+
+const (
+	// modePrefill: the prompt is being fed, dense, with its window queries kept.
+	modePrefill seqMode = iota
+	// modeDense: the prefill ended and the press changed nothing (see vulkan.DevicePress.Changes):
+	// the sequence goes on dense.
+	modeDense
+	// modeCompressed: the prompt lives in compressed layers, later positions in dense tails.
+	modeCompressed
+)
+
+// seqState is one sequence's press state (unused without a press).
+type seqState struct {
+	mode   seqMode
+	filled int              // positions stored (prefill and dense modes)
+	win    []*vulkan.Buffer // [layer] window rings [winCap][n_head*head_dim] f32 (prefill)
+	// In modeCompressed: the compressed prompt, its uncompressed length and the tails, one
+	// buffer per layer holding K ([n_kv_head][tailCap][head_dim]) at offset 0 and V at tailV.
+	layers    []*vulkan.CompressedLayer // [layer]
+	promptLen int
+	tails     []*vulkan.Buffer // [layer]
+	tailCap   int
+	tailV     uint64 // byte offset of V in a tail buffer
+	tailLen   int    // positions stored in the tails
 }
 
 // newCache allocates the device cache; a failure is kept as the cache's Err.
@@ -29,23 +67,40 @@ func (m *Model) newCache(nSeq int) *Cache {
 		c.err = fmt.Errorf("vkmodel: a cache of %d sequences", nSeq)
 		return c
 	}
+	c.k, c.v, c.seqs = make([][]*vulkan.Buffer, nSeq), make([][]*vulkan.Buffer, nSeq), make([]seqState, nSeq)
+	for s := 0; s < nSeq && c.err == nil; s++ {
+		c.err = c.allocDense(s)
+	}
+	return c
+}
+
+// allocDense allocates sequence s's dense cache and, with a press, its window rings.
+func (c *Cache) allocDense(s int) error {
+	m := c.m
 	elem := uint64(m.kvType.TypeSize())
 	bytes := uint64(m.cfg.NKVHead*c.ctx*m.cfg.HeadDim) * elem
-	for s := 0; s < nSeq && c.err == nil; s++ {
-		c.k, c.v = append(c.k, nil), append(c.v, nil)
-		for l := 0; l < m.cfg.NLayer && c.err == nil; l++ {
-			for _, dst := range []*[]*vulkan.Buffer{&c.k[s], &c.v[s]} {
-				b, err := m.ctx.NewBuffer(bytes)
-				if err != nil {
-					c.err = fmt.Errorf("vkmodel: KV cache of %d sequences x %d layers x 2 x %d bytes (%d positions, %v): %w",
-						nSeq, m.cfg.NLayer, bytes, c.ctx, m.kvType, err)
-					break
-				}
-				*dst = append(*dst, b)
+	alloc := func(dst *[]*vulkan.Buffer, n uint64, what string) error {
+		b, err := m.ctx.NewBuffer(n)
+		if err != nil {
+			return fmt.Errorf("vkmodel: %s of %d sequences x %d layers x %d bytes (%d positions, %v): %w",
+				what, c.nSeq, m.cfg.NLayer, n, c.ctx, m.kvType, err)
+		}
+		*dst = append(*dst, b)
+		return nil
+	}
+	for l := 0; l < m.cfg.NLayer; l++ {
+		for _, dst := range []*[]*vulkan.Buffer{&c.k[s], &c.v[s]} {
+			if err := alloc(dst, bytes, "KV cache"); err != nil {
+				return err
+			}
+		}
+		if m.press != nil {
+			if err := alloc(&c.seqs[s].win, 4*uint64(m.winCap*m.cfg.NHead*m.cfg.HeadDim), "press window ring"); err != nil {
+				return err
 			}
 		}
 	}
-	return c
+	return nil
 }
 
 // Seqs returns the number of sequences.
@@ -58,23 +113,187 @@ func (c *Cache) Context() int { return c.ctx }
 // no error result). runtime.Model.Forward and Model.Forward return it.
 func (c *Cache) Err() error { return c.err }
 
+// closeAll frees bufs.
+func closeAll(bufs []*vulkan.Buffer) {
+	for _, b := range bufs {
+		b.Close()
+	}
+}
+
+// freeSeq frees everything sequence s holds on the device.
+func (c *Cache) freeSeq(s int) {
+	st := &c.seqs[s]
+	closeAll(c.k[s])
+	closeAll(c.v[s])
+	closeAll(st.win)
+	closeAll(st.tails)
+	for _, l := range st.layers {
+		l.Close()
+	}
+	c.k[s], c.v[s] = nil, nil
+	*st = seqState{}
+}
+
 // Close frees the cache's device memory (Model.Close does it for every cache left open). The
 // cache must not be used afterwards.
 func (c *Cache) Close() {
-	for s := range c.k {
-		for _, b := range append(c.k[s], c.v[s]...) {
-			b.Close()
-		}
+	for s := range c.seqs {
+		c.freeSeq(s)
 	}
 	for _, b := range c.rows {
 		if b != nil {
 			b.Close()
 		}
 	}
-	c.k, c.v, c.rows = nil, nil, [3]*vulkan.Buffer{}
+	c.k, c.v, c.seqs, c.rows = nil, nil, nil, [3]*vulkan.Buffer{}
 	if c.err == nil {
 		c.err = errors.New("vkmodel: KV cache used after Close")
 	}
+}
+
+// restart empties sequence s for a new prompt at position 0: a compressed sequence gets its
+// dense cache back.
+func (c *Cache) restart(s int) error {
+	if c.seqs[s].mode == modeCompressed {
+		c.freeSeq(s)
+		return c.allocDense(s)
+	}
+	c.seqs[s].mode, c.seqs[s].filled = modePrefill, 0
+	return nil
+}
+
+// EndPrefill compresses sequence seq's prompt on the device, every layer with its own window
+// queries (see compress), then frees the dense prompt and allocates the tails. It does
+// nothing without a press or when the sequence is already past prefill; when the press changes
+// no layer, the sequence stays dense. The session calls it after Prefill.
+func (c *Cache) EndPrefill(seq int) error {
+	if seq < 0 || seq >= c.nSeq {
+		return fmt.Errorf("vkmodel: end prefill of sequence %d, the cache holds %d", seq, c.nSeq)
+	}
+	if c.err != nil {
+		return c.err
+	}
+	m, st := c.m, &c.seqs[seq]
+	if m.press == nil || st.mode != modePrefill {
+		return nil
+	}
+	T, cfg := st.filled, &m.cfg
+	if T == 0 {
+		return fmt.Errorf("vkmodel: press cache, sequence %d: end of prefill with an empty prompt", seq)
+	}
+	changed := false
+	for l := range cfg.NLayer {
+		ch, err := m.press.Changes(T, l, cfg.NLayer, cfg.HeadDim)
+		if err != nil {
+			return err
+		}
+		changed = changed || ch
+	}
+	if !changed {
+		st.mode = modeDense
+		return nil
+	}
+	layers, err := c.compress(seq, T)
+	if err != nil {
+		return err
+	}
+	tailCap := max(c.ctx-T, 1)
+	elem := uint64(m.kvType.TypeSize())
+	half := uint64(cfg.NKVHead*tailCap*cfg.HeadDim) * elem
+	tailV := (half + 255) &^ 255 // V's span must start at a storage-buffer offset alignment
+	var tails []*vulkan.Buffer
+	for range cfg.NLayer {
+		b, err := m.ctx.NewBuffer(tailV + half)
+		if err != nil {
+			closeAll(tails)
+			for _, l := range layers {
+				l.Close()
+			}
+			return fmt.Errorf("vkmodel: press cache tails of %d positions: %w", tailCap, err)
+		}
+		tails = append(tails, b)
+	}
+	closeAll(c.k[seq])
+	closeAll(c.v[seq])
+	closeAll(st.win)
+	c.k[seq], c.v[seq] = nil, nil
+	*st = seqState{mode: modeCompressed, layers: layers, promptLen: T, tails: tails, tailCap: tailCap, tailV: tailV}
+	return nil
+}
+
+// compress runs the compression of every layer of sequence seq's T-token prompt, one submission
+// per layer: a long prompt's token scores take seconds per layer on a CPU Vulkan driver, and one
+// submission for all layers could outlast the fence timeout.
+func (c *Cache) compress(seq, T int) ([]*vulkan.CompressedLayer, error) {
+	m, cfg := c.m, &c.m.cfg
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var layers []*vulkan.CompressedLayer
+	fail := func(err error) ([]*vulkan.CompressedLayer, error) {
+		for _, l := range layers {
+			l.Close()
+		}
+		return nil, fmt.Errorf("vkmodel: press %s, sequence %d: %w", m.press.Name(), seq, err)
+	}
+	for l := range cfg.NLayer {
+		if err := m.rec.Begin(); err != nil {
+			return fail(err)
+		}
+		cl, err := m.rec.CompressLayer(m.press, vulkan.LayerInput{
+			K: c.k[seq][l].All(), V: c.v[seq][l].All(), KV: m.kvType, TMax: c.ctx,
+			Window: c.seqs[seq].win[l].All(), WinCap: m.winCap,
+			T: T, NHeads: cfg.NHead, NKV: cfg.NKVHead, HeadDim: cfg.HeadDim,
+			LayerIdx: l, NLayers: cfg.NLayer, Always: true,
+		}, m.comp)
+		if err != nil {
+			return fail(errors.Join(err, m.rec.Discard()))
+		}
+		layers = append(layers, cl)
+		if err := m.rec.Submit(); err != nil {
+			return fail(err)
+		}
+	}
+	return layers, nil
+}
+
+// Bytes returns the device storage of sequence seq's cache, in the terms of runtime.KVBytes
+// (what runtime.PressCache.Bytes reports on the CPU): Dense is what a dense cache of the
+// positions held takes in the KV type, Stored the compressed prompt layers' device bytes (spec
+// 3.6 layout plus its header and tile checkpoints) plus the tail positions held, Resident the
+// device memory the sequence's cache occupies (dense caches, window rings, compressed layers,
+// tails at their capacity).
+func (c *Cache) Bytes(seq int) (runtime.KVBytes, error) {
+	if seq < 0 || seq >= c.nSeq || c.seqs == nil {
+		return runtime.KVBytes{}, fmt.Errorf("vkmodel: bytes of sequence %d, the cache holds %d", seq, c.nSeq)
+	}
+	cfg, st := &c.m.cfg, &c.seqs[seq]
+	per := 2 * cfg.NKVHead * cfg.HeadDim * c.m.kvType.TypeSize()
+	b := runtime.KVBytes{Compressed: st.mode == modeCompressed}
+	for l := range cfg.NLayer {
+		var lb runtime.LayerKVBytes
+		if st.mode == modeCompressed {
+			stored := int(st.layers[l].Bytes())
+			lb = runtime.LayerKVBytes{Kept: st.layers[l].NTokens, Dense: (st.promptLen + st.tailLen) * per,
+				Stored: stored + st.tailLen*per, Resident: stored + int(st.tails[l].Size())}
+			b.Positions, b.PromptLen = st.promptLen+st.tailLen, st.promptLen
+			b.PromptDense += st.promptLen * per
+			b.PromptStored += stored
+		} else {
+			res := int(c.k[seq][l].Size() + c.v[seq][l].Size())
+			if st.win != nil {
+				res += int(st.win[l].Size())
+			}
+			lb = runtime.LayerKVBytes{Kept: st.filled, Dense: st.filled * per, Stored: st.filled * per, Resident: res}
+			b.Positions, b.PromptLen = st.filled, st.filled
+			b.PromptDense += st.filled * per
+			b.PromptStored += st.filled * per
+		}
+		b.Layers = append(b.Layers, lb)
+		b.Dense += lb.Dense
+		b.Stored += lb.Stored
+		b.Resident += lb.Resident
+	}
+	return b, nil
 }
 
 // Store saves the keys and values of every batch entry for one layer (k, v:
@@ -118,11 +337,14 @@ func (c *Cache) Attend(layer int, batch []runtime.BatchEntry, q, out []float32) 
 
 // hostOp checks entry e, records op (given the staging rows in, q and out) as one submission and
 // then runs read, if set, on the out row; failures are kept in c.err, and after one nothing runs.
+// A press cache refuses the host path: its window queries and compression live in Model.Forward.
 func (c *Cache) hostOp(layer int, e runtime.BatchEntry, op func(r *vulkan.Recorder, in, q, out *vulkan.Buffer) error, read func(out *vulkan.Buffer) error) {
 	if c.err != nil {
 		return
 	}
 	switch {
+	case c.m.press != nil:
+		c.err = fmt.Errorf("vkmodel: a press cache (%s) runs through Model.Forward only, not the host Store/Attend path", c.m.press.Name())
 	case e.Seq < 0 || e.Seq >= c.nSeq:
 		c.err = fmt.Errorf("vkmodel: cache entry: sequence %d outside the cache's %d sequences", e.Seq, c.nSeq)
 	case e.Pos < 0 || e.Pos >= c.ctx:

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/gguf"
+	"github.com/sparkrun/sparkrun/press"
 	"github.com/sparkrun/sparkrun/runtime"
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
@@ -31,6 +32,11 @@ type Model struct {
 	u      *uploader // owns the weights' device memory
 	kvType ggml.Type // element type of the device KV cache
 	outCap int       // most logit rows per pass
+	// press, when Options.Press is set, compresses each prompt at the end of its prefill on the
+	// device (see Cache); comp is its scratch and winCap the window queries each layer keeps.
+	press  *vulkan.DevicePress
+	comp   *vulkan.Compressor
+	winCap int
 
 	mu     sync.Mutex // guards rec, act and caches, and serializes forward passes
 	rec    *vulkan.Recorder
@@ -65,15 +71,14 @@ func Open(f *gguf.File, opts runtime.Options, vo vulkan.Options) (Engine, error)
 
 // Load opens the Vulkan device vo selects and uploads the model in f to it: every tensor the CPU
 // runtime binds, weights in their own type where the device has a kernel for it and dequantized
-// to f32 otherwise. f may be closed once Load returns. opts.Threads is unused; press caches
-// (opts.Press) are not supported on the device.
+// to f32 otherwise. f may be closed once Load returns. opts.Threads is unused. With opts.Press,
+// caches compress each prompt on the device at the end of its prefill (see Cache); the presses
+// the device runs are vulkan.DevicePressNames (every SparK mode), others are an error naming
+// them.
 func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error) {
 	cfg, err := runtime.ConfigFromGGUF(f)
 	if err != nil {
 		return nil, err
-	}
-	if opts.Press != nil {
-		return nil, errors.New("vkmodel: press caches are not supported on Vulkan (use --device cpu)")
 	}
 	if opts.ContextSize <= 0 {
 		opts.ContextSize = min(cfg.ContextLength, runtime.DefaultContext)
@@ -86,8 +91,26 @@ func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error)
 		m.kvType = ggml.TypeF32
 	}
 	m.outCap = min(opts.BatchSize, max(1, logitBytes/(4*cfg.NVocab)))
+	if opts.Press != nil && opts.Press.Name != "none" {
+		o := opts.Press.Opts
+		// The press stores its numbers in the KV type, as the CPU press cache does.
+		o.DType = press.F16
+		if m.kvType == ggml.TypeF32 {
+			o.DType = press.F32
+		}
+		if m.press, err = vulkan.NewDevicePress(opts.Press.Name, o); err != nil {
+			return nil, fmt.Errorf("vkmodel: %w (use --device cpu for the other presses)", err)
+		}
+		m.winCap = m.press.Window()
+	}
 	if m.ctx, err = vulkan.Open(vo); err != nil {
 		return nil, err
+	}
+	if m.press != nil {
+		m.comp, err = m.ctx.NewCompressor(cfg.NLayer, opts.ContextSize, cfg.NHead, cfg.NKVHead, cfg.HeadDim, m.winCap)
+		if err != nil {
+			return nil, errors.Join(err, m.ctx.Close())
+		}
 	}
 	m.u = &uploader{f: f, ctx: m.ctx}
 	m.w = m.u.upload(&cfg)
@@ -167,6 +190,9 @@ func (m *Model) Close() error {
 	}
 	if m.u != nil {
 		m.u.free()
+	}
+	if m.comp != nil {
+		m.comp.Close()
 	}
 	return m.ctx.Close()
 }
@@ -255,10 +281,25 @@ func (m *Model) forward(batch []runtime.BatchEntry, kc *Cache, logits []float32)
 			return err
 		}
 	}
+	st := &kc.seqs[seq]
+	if pos0 == 0 && (st.mode != modePrefill || st.filled > 0) {
+		if err := kc.restart(seq); err != nil {
+			kc.err = err
+			return err
+		}
+	}
+	switch {
+	case st.mode == modeCompressed && pos0 < st.promptLen:
+		return fmt.Errorf("vkmodel: position %d is inside the compressed prompt of %d tokens, which cannot be rolled back (restart at position 0)", pos0, st.promptLen)
+	case st.mode == modeCompressed && pos0-st.promptLen > st.tailLen:
+		return fmt.Errorf("vkmodel: position %d after %d stored positions leaves a gap", pos0, st.promptLen+st.tailLen)
+	case st.mode == modeCompressed && pos0+n-st.promptLen > st.tailCap:
+		return fmt.Errorf("vkmodel: positions up to %d exceed the press cache's tail of %d after a prompt of %d", pos0+n, st.tailCap, st.promptLen)
+	}
 	if err := r.Begin(); err != nil {
 		return err
 	}
-	err := m.record(n, pos0, kc.k[seq], kc.v[seq], len(sel))
+	err := m.record(n, pos0, kc, seq, len(sel))
 	if err != nil {
 		// End the recording without running it, so that the recorder can begin again.
 		return errors.Join(err, r.Discard())
@@ -266,21 +307,26 @@ func (m *Model) forward(batch []runtime.BatchEntry, kc *Cache, logits []float32)
 	if err := r.Submit(); err != nil {
 		return err
 	}
+	if st.mode == modeCompressed {
+		st.tailLen = pos0 + n - st.promptLen
+	} else {
+		st.filled = pos0 + n
+	}
 	if len(sel) == 0 {
 		return nil
 	}
 	return a.logits.ReadF32(0, logits[:len(sel)*c.NVocab])
 }
 
-// record records the pass over n tokens at positions pos0.. of the sequence whose per-layer
-// caches are kCache and vCache, ending with the logits of the nOut rows listed in act.sel.
-func (m *Model) record(n, pos0 int, kCache, vCache []*vulkan.Buffer, nOut int) error {
+// record records the pass over n tokens at positions pos0.. of sequence seq of cache kc, ending
+// with the logits of the nOut rows listed in act.sel.
+func (m *Model) record(n, pos0 int, kc *Cache, seq, nOut int) error {
 	c, a, r := &m.cfg, &m.act, m.rec
 	if err := r.GetRows(m.w.embd, a.ids.All(), a.x.All(), n); err != nil {
 		return err
 	}
 	for l := range m.w.blocks {
-		if err := m.attention(l, n, pos0, kCache[l], vCache[l]); err != nil {
+		if err := m.attention(l, n, pos0, kc, seq); err != nil {
 			return fmt.Errorf("vkmodel: layer %d attention: %w", l, err)
 		}
 		if err := m.feedForward(&m.w.blocks[l], n); err != nil {
@@ -300,8 +346,10 @@ func (m *Model) record(n, pos0 int, kCache, vCache []*vulkan.Buffer, nOut int) e
 
 // attention records x += Wo · Attend(rope(qnorm(Wq·xn + bq)), rope(knorm(Wk·xn + bk)),
 // Wv·xn + bv), xn = norm(x), storing the keys and values of the n tokens at positions pos0.. in
-// the layer's caches kc and vc ([n_kv_head][ctx][head_dim]).
-func (m *Model) attention(l, n, pos0 int, kc, vc *vulkan.Buffer) error {
+// layer l of sequence seq of kc: its dense caches ([n_kv_head][ctx][head_dim]), keeping the
+// queries in the window ring while a press sequence is in prefill, or its tail when the prompt is
+// compressed.
+func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
 	c, a, r, bw := &m.cfg, &m.act, m.rec, &m.w.blocks[l]
 	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
 	ops := []func() error{
@@ -334,19 +382,60 @@ func (m *Model) attention(l, n, pos0 int, kc, vc *vulkan.Buffer) error {
 		NEOX: c.Arch.Rope == runtime.RopeNeox}
 	ropeQ, ropeK := rope, rope
 	ropeQ.NHeads, ropeK.NHeads = c.NHead, c.NKVHead
-	store := vulkan.KVStore{NKV: c.NKVHead, HeadDim: c.HeadDim, TMax: m.opts.ContextSize, Pos: pos0, Tokens: n, KV: m.kvType}
-	att := vulkan.Attention{NHeads: c.NHead, NKV: c.NKVHead, HeadDim: c.HeadDim, T: pos0 + n, TMax: m.opts.ContextSize,
-		Queries: n, Scale: m.attnScale(), KV: m.kvType}
 	ops = append(ops,
 		func() error { return r.RoPE(a.qn.All(), ff, ropeQ) },
 		func() error { return r.RoPE(a.kn.All(), ff, ropeK) },
-		func() error { return r.KVStore(a.kn.All(), kc.All(), store) },
-		func() error { return r.KVStore(a.v.All(), vc.All(), store) },
-		func() error { return r.Attend(a.qn.All(), kc.All(), vc.All(), a.att.All(), att) },
+	)
+	st := &kc.seqs[seq]
+	if st.mode == modeCompressed {
+		ops = append(ops, m.attendCompressed(l, n, pos0, st)...)
+	} else {
+		kb, vb := kc.k[seq][l], kc.v[seq][l]
+		store := vulkan.KVStore{NKV: c.NKVHead, HeadDim: c.HeadDim, TMax: m.opts.ContextSize, Pos: pos0, Tokens: n, KV: m.kvType}
+		att := vulkan.Attention{NHeads: c.NHead, NKV: c.NKVHead, HeadDim: c.HeadDim, T: pos0 + n, TMax: m.opts.ContextSize,
+			Queries: n, Scale: m.attnScale(), KV: m.kvType}
+		ops = append(ops,
+			func() error { return r.KVStore(a.kn.All(), kb.All(), store) },
+			func() error { return r.KVStore(a.v.All(), vb.All(), store) },
+			func() error { return r.Attend(a.qn.All(), kb.All(), vb.All(), a.att.All(), att) },
+		)
+		if st.mode == modePrefill && m.press != nil {
+			ops = append(ops, func() error {
+				return r.KeepWindow(a.qn.All(), st.win[l].All(), n, c.NHead*c.HeadDim, pos0, m.winCap)
+			})
+		}
+	}
+	ops = append(ops,
 		func() error { return r.MatVec(bw.wo, a.att.All(), a.h.All(), n) },
 		func() error { return r.Add(a.h.All(), a.x.All(), a.x.All(), n*c.NEmbd) },
 	)
 	return first(ops...)
+}
+
+// attendCompressed returns the ops of a compressed sequence's attention in layer l: the n new
+// keys and values go to the tail (tail index = position - prompt length, spec 2.3), then each
+// query row attends over the compressed prompt plus the tail up to its own position, which
+// keeps a multi-token batch causal.
+func (m *Model) attendCompressed(l, n, pos0 int, st *seqState) []func() error {
+	c, a, r := &m.cfg, &m.act, m.rec
+	qDim := c.NHead * c.HeadDim
+	half := uint64(c.NKVHead*st.tailCap*c.HeadDim) * uint64(m.kvType.TypeSize())
+	tb := st.tails[l]
+	tail := vulkan.DenseTail{K: vulkan.Span{Buf: tb, Off: 0, Len: half}, V: vulkan.Span{Buf: tb, Off: st.tailV, Len: half},
+		Cap: st.tailCap, KV: m.kvType}
+	store := vulkan.KVStore{NKV: c.NKVHead, HeadDim: c.HeadDim, TMax: st.tailCap, Pos: pos0 - st.promptLen, Tokens: n, KV: m.kvType}
+	ops := []func() error{
+		func() error { return r.KVStore(a.kn.All(), tail.K, store) },
+		func() error { return r.KVStore(a.v.All(), tail.V, store) },
+	}
+	for i := range n {
+		ops = append(ops, func() error {
+			t := tail
+			t.Len = pos0 - st.promptLen + i + 1
+			return r.AttendCompressed(a.qn.F32(i*qDim, qDim), st.layers[l], t, a.att.F32(i*qDim, qDim), c.NHead)
+		})
+	}
+	return ops
 }
 
 // feedForward records the SwiGLU sublayer: x += Wdown · (silu(Wgate·xn) * Wup·xn), xn = norm(x).

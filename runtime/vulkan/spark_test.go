@@ -3,150 +3,22 @@
 package vulkan
 
 import (
-	"compress/gzip"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/press"
+	"github.com/sparkrun/sparkrun/press/presstest"
 )
-
-// pressCase is the part of a press golden case (press/testdata/cases/*.json.gz, format in that
-// folder's README) that builds the press's compressed layer and its decode queries.
-type pressCase struct {
-	Shape struct {
-		H, Hkv, T, D, Wp, L int
-	} `json:"shape"`
-	Params   map[string]any       `json:"params"`
-	Inputs   map[string][]float64 `json:"inputs"`
-	Expected struct {
-		// DecodeOutput is the float64 reference's attention output on the compressed cache for
-		// the decode queries.
-		DecodeOutput []float64 `json:"decode_output"` // [H][L][D]
-	} `json:"expected"`
-}
 
 // casesDir is where the press keeps its golden cases (inside the repository).
 const casesDir = "../../press/testdata/cases"
-
-func loadPressCase(t *testing.T, path string) *pressCase {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var c pressCase
-	if err := json.NewDecoder(zr).Decode(&c); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return &c
-}
-
-// compress runs the case's press on its inputs. An unknown parameter fails the test, so a case
-// the mapping cannot express is never silently run with defaults.
-func (c *pressCase) compress(t *testing.T) *press.CompressedLayer {
-	t.Helper()
-	var o press.Options
-	var name string
-	num := func(v any) float64 {
-		if v == nil {
-			return 0
-		}
-		return v.(float64)
-	}
-	s := c.Shape
-	in := &press.Input{
-		KV:          press.LayerKV{NKVHeads: s.Hkv, T: s.T, HeadDim: s.D, K: f32s(c.Inputs["keys"]), V: f32s(c.Inputs["values"])},
-		Window:      press.Queries{NHeads: s.H, W: s.Wp, HeadDim: s.D, Q: f32s(c.Inputs["q_prefill"])},
-		RoPEInvFreq: c.Inputs["rope_inv_freq"],
-	}
-	for k, v := range c.Params {
-		switch k {
-		case "press":
-			name = v.(string)
-		case "key_ratio":
-			o.KeyRatio = num(v)
-		case "value_ratio", "cumulative_p":
-			// Value pruning is off in every case and the press hard-codes top-p's p; the press's
-			// own golden test checks both.
-		case "budget":
-			o.Budget = int(num(v))
-		case "token_ratio":
-			o.TokenRatio = num(v)
-		case "recovery":
-			o.Recovery = v.(string)
-		case "mode":
-			o.Mode = v.(string)
-		case "threshold_ratio":
-			o.ThresholdRatio = num(v)
-		case "spark_window":
-			o.SparKWindow = int(num(v))
-		case "think_window":
-			o.ThinKWindow = int(num(v))
-		case "snap_window":
-			o.SnapWindow = int(num(v))
-		case "kernel_size":
-			o.KernelSize = int(num(v))
-		case "beta":
-			o.Beta = num(v)
-		case "layer_idx":
-			in.LayerIdx = int(num(v))
-		case "n_layers":
-			in.NLayers = int(num(v))
-		case "n_sink":
-			o.NSink = int(num(v))
-		case "n_future":
-			o.NFuture = int(num(v))
-		case "use_covariance":
-			o.NoCovariance = !v.(bool)
-		case "use_vnorm":
-			o.NoVNorm = !v.(bool)
-		case "epsilon":
-			o.Epsilon = num(v)
-		default:
-			t.Fatalf("unknown press parameter %q = %v", k, v)
-		}
-	}
-	if q, ok := c.Inputs["q_prerope"]; ok {
-		in.PreRoPE = press.Queries{NHeads: s.H, W: len(q) / (s.H * s.D), HeadDim: s.D, Q: f32s(q)}
-	}
-	if a, ok := c.Inputs["attention_probs"]; ok { // [H][T][T] causal probabilities: column sums
-		in.ObservedColSums = make([]float64, s.H*s.T)
-		for h := range s.H {
-			for r := range s.T {
-				for tk := range s.T {
-					in.ObservedColSums[h*s.T+tk] += a[(h*s.T+r)*s.T+tk]
-				}
-			}
-		}
-	}
-	return mustCompress(t, name, o, in)
-}
-
-// decodeQuery returns the case's decode query l (q_decode is [H][L][D]) as [H][D].
-func (c *pressCase) decodeQuery(l int) []float32 {
-	s := c.Shape
-	q := make([]float32, s.H*s.D)
-	for h := range s.H {
-		for j := range s.D {
-			q[h*s.D+j] = float32(c.Inputs["q_decode"][(h*s.L+l)*s.D+j])
-		}
-	}
-	return q
-}
 
 // mustCompress runs press name with o on in and returns its layer.
 func mustCompress(t testing.TB, name string, o press.Options, in *press.Input) *press.CompressedLayer {
@@ -229,7 +101,7 @@ func checkAttend(t *testing.T, c *Context, cases []attendCase) {
 			tail = DenseTail{K: Span{tb, 0, es * n}, V: Span{tb, es * n, es * n}, Cap: ac.tail.Cap(), Len: ac.tail.Len, KV: tt}
 		}
 		maxV := 0.0
-		for _, x := range l.V {
+		for _, x := range l.DType.Float32s(l.V, l.V16) {
 			maxV = max(maxV, math.Abs(float64(x)))
 		}
 		if ac.tail != nil {
@@ -266,58 +138,62 @@ func deviceAttend(t *testing.T, c *Context, dl *CompressedLayer, tail DenseTail,
 // each of the case's decode queries, without a tail and with a 5-token tail, and the former also
 // against the case's float64 reference output.
 func TestAttendCompressedGolden(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(casesDir, "*.json.gz"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no press cases in %s (%v)", casesDir, err)
+	golden, err := presstest.LoadDir(casesDir)
+	if err != nil {
+		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(21, 22))
 	var cases []attendCase
-	var refs []*pressCase // [len(files)]
 	layouts := map[string]int{}
-	for _, path := range files {
-		pc := loadPressCase(t, path)
-		refs = append(refs, pc)
-		l := pc.compress(t)
-		name := strings.TrimSuffix(filepath.Base(path), ".json.gz")
+	for _, pc := range golden {
+		_, res, err := pc.Compress()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := res.Layer
 		var qs [][]float32
 		for s := range pc.Shape.L {
-			qs = append(qs, pc.decodeQuery(s))
+			qs = append(qs, pc.DecodeQuery(s))
 		}
 		layouts[fmt.Sprintf("%T", l.Keys)]++
 		cases = append(cases,
-			attendCase{name, l, nil, false, qs, pc.Shape.H},
-			attendCase{name + " tail 5", l, randTail(t, rng, l.NKVHeads, l.HeadDim, 5, press.F32), false, qs[:1], pc.Shape.H})
+			attendCase{pc.Name, l, nil, false, qs, pc.Shape.H},
+			attendCase{pc.Name + " tail 5", l, randTail(t, rng, l.NKVHeads, l.HeadDim, 5, press.F32), false, qs[:1], pc.Shape.H})
 	}
-	t.Logf("%d cases, key layouts %v", len(files), layouts)
+	t.Logf("%d cases, key layouts %v", len(golden), layouts)
 	forEachConfig(t, func(t *testing.T, c *Context) {
 		checkAttend(t, c, cases)
 		// The no-tail decode also against the case's own float64 reference (decode_output),
 		// with the press README's float32 tolerance for it: 1e-4 of the array's largest value.
-		for k, path := range files {
-			pc, ac := refs[k], cases[2*k]
-			if len(pc.Expected.DecodeOutput) == 0 {
-				t.Fatalf("%s: no expected decode_output", path)
-			}
-			scale := 0.0
-			for _, x := range pc.Expected.DecodeOutput {
-				scale = max(scale, math.Abs(x))
+		for k, pc := range golden {
+			ac := cases[2*k]
+			want, err := pc.Floats("decode_output")
+			if err != nil {
+				t.Fatal(err)
 			}
 			dl, err := c.UploadCompressed(ac.layer)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := pc.Shape
-			got := make([]float32, s.H*s.L*s.D) // [H][L][D] like the reference
-			for l, q := range ac.q {
-				o := deviceAttend(t, c, dl, DenseTail{}, q, s.H)
-				for h := range s.H {
-					copy(got[(h*s.L+l)*s.D:(h*s.L+l+1)*s.D], o[h*s.D:(h+1)*s.D])
-				}
-			}
+			got := deviceDecode(t, c, dl, ac.q, pc.Shape)
 			dl.Close()
-			checkClose(t, ac.name+" vs float64 decode_output", got, pc.Expected.DecodeOutput, []float64{1e-4 * scale})
+			checkClose(t, ac.name+" vs float64 decode_output", got, want, []float64{1e-4 * maxAbs(want)})
 		}
 	})
+}
+
+// deviceDecode runs AttendCompressed without a tail for each decode query of a case ([L][H][D])
+// and returns the outputs as the reference orders them, [H][L][D].
+func deviceDecode(t *testing.T, c *Context, dl *CompressedLayer, qs [][]float32, s presstest.Shape) []float32 {
+	t.Helper()
+	got := make([]float32, s.H*s.L*s.D)
+	for l, q := range qs {
+		o := deviceAttend(t, c, dl, DenseTail{}, q, s.H)
+		for h := range s.H {
+			copy(got[(h*s.L+l)*s.D:(h*s.L+l+1)*s.D], o[h*s.D:(h+1)*s.D])
+		}
+	}
+	return got
 }
 
 // randPressInput returns a synthetic layer like the press tests': Gaussian keys and queries with
