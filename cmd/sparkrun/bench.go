@@ -158,10 +158,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if n := max(*depth, *nPrompt); opts.Press != nil && m != nil && n > 0 {
+	if n := max(*depth, *nPrompt); opts.Press != nil && n > 0 {
 		// The press's footprint for the tests' context: the compressed prompt (the tg depth,
 		// else the pp prompt) plus the dense positions after it.
-		kvc, err := pressFootprint(m, randomTokens(n, m.Config().NVocab), base.KVContext, base.KVBytesPerToken)
+		kvc, err := pressFootprint(e, randomTokens(n, e.Config().NVocab), base.KVContext, base.KVBytesPerToken)
 		if err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -36,7 +37,7 @@ var gpuTypes = map[string]bool{"discrete GPU": true, "integrated GPU": true}
 
 // useVulkan resolves the flag: whether to run on Vulkan. auto picks Vulkan when a GPU is visible
 // (package vulkan then prefers a discrete one) and the options need nothing the device path lacks
-// (press caches), and otherwise says on stderr why it runs on the CPU. devices lists the visible
+// (a press the shaders do not implement), and otherwise says on stderr why it runs on the CPU. devices lists the visible
 // Vulkan devices (vulkan.Devices; a parameter so that tests can supply any machine's).
 func (d *deviceFlag) useVulkan(opts runtime.Options, devices func() ([]vulkan.DeviceInfo, error)) (bool, error) {
 	switch {
@@ -52,8 +53,8 @@ func (d *deviceFlag) useVulkan(opts runtime.Options, devices func() ([]vulkan.De
 	case d.spec != "auto":
 		return false, usagef("--device %q: want auto, cpu, vulkan or vulkan:N", d.spec)
 	}
-	if opts.Press != nil {
-		fmt.Fprintln(d.stderr, "sparkrun: --device auto: KV presses run on the CPU")
+	if opts.Press != nil && !slices.Contains(vulkan.DevicePressNames(), opts.Press.Name) {
+		fmt.Fprintf(d.stderr, "sparkrun: --device auto: KV press %s runs on the CPU only\n", opts.Press.Name)
 		return false, nil
 	}
 	devs, err := devices()

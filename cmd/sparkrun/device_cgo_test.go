@@ -212,3 +212,31 @@ func TestBatchDevice(t *testing.T) {
 		t.Errorf("batch results differ:\ncpu:\n%s\nvulkan:\n%s", results["cpu"], results["vulkan"])
 	}
 }
+
+// TestPressDevice: with a press, --device vulkan compresses on the device and gives the CPU's
+// greedy text (run), and bench reports the device cache's compressed bytes: for the tiny shape
+// within 10% above the CPU layout's (the device keeps masks in 32-bit words and per-tile
+// checkpoints) and well under dense.
+func TestPressDevice(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	// Longer than SparK's 32-query window, so the prompt really is compressed (the text changes).
+	prompt := "Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends. One day, she saw a big red ball under a tree."
+	press := []string{"--temp", "0", "-n", "32", "--kv-type", "f32", "--press", "spark", "--key-ratio", "0.8"}
+	cpu := mustRun(t, append([]string{"run", "", prompt, "--device", "cpu"}, press...)...)
+	if dense := mustRun(t, "run", "", prompt, "--device", "cpu", "--temp", "0", "-n", "32", "--kv-type", "f32"); dense == cpu {
+		t.Fatalf("SparK λ=0.8 did not change the text %q: the prompt was not compressed", dense)
+	}
+	vk, errs, code := sparkrun(t, append([]string{"run", "", prompt, "--device", "vulkan"}, press...)...)
+	if code != exitOK || strings.Contains(errs, "validation") || vk != cpu {
+		t.Fatalf("run --press spark --device vulkan: exit %d, stderr %q\n got %q\nwant %q (cpu)", code, errs, vk, cpu)
+	}
+	withTinyShape(t)
+	args := []string{"--synthetic", "tiny:f32", "--press", "spark", "--key-ratio", "0.8", "-p", "64", "-n", "4", "-d", "64", "-r", "1"}
+	c := benchJSON(t, append(args, "--device", "cpu")...)
+	v := benchJSON(t, append(args, "--device", "vulkan")...)
+	for i := range v {
+		if v[i].Backend != "Vulkan" || v[i].KVCompressedBytes < c[i].KVCompressedBytes || float64(v[i].KVCompressedBytes) > 1.1*float64(c[i].KVCompressedBytes) || v[i].KVCompressedBytes >= v[i].KVBytes {
+			t.Errorf("%s on %s: %d compressed of %d dense bytes; the CPU stores %d", v[i].Test, v[i].Backend, v[i].KVCompressedBytes, v[i].KVBytes, c[i].KVCompressedBytes)
+		}
+	}
+}

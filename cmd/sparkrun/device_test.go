@@ -13,14 +13,15 @@ import (
 
 // TestDeviceChoice resolves --device against made-up machines: auto takes a GPU, passes over
 // lavapipe (a CPU device) and machines without Vulkan saying why on stderr, and keeps press caches
-// on the CPU; explicit choices are obeyed; malformed ones are usage errors.
+// that the device does not implement on the CPU; explicit choices are obeyed; malformed ones are usage errors.
 func TestDeviceChoice(t *testing.T) {
+	sparkOnDevice := slices.Contains(vulkan.DevicePressNames(), "spark")
 	lavapipe := vulkan.DeviceInfo{Name: "llvmpipe", Type: "CPU"}
 	gpu := vulkan.DeviceInfo{Name: "Radeon", Type: "discrete GPU"}
 	noVulkan := errors.New("vulkan: no Vulkan device found")
 	cases := []struct {
 		spec    string
-		press   bool
+		press   string // a press name, "" for none
 		devs    []vulkan.DeviceInfo
 		devErr  error
 		vk      bool
@@ -34,7 +35,9 @@ func TestDeviceChoice(t *testing.T) {
 		{spec: "auto", devs: []vulkan.DeviceInfo{lavapipe}, message: "no Vulkan GPU, only llvmpipe (CPU); running on the CPU"},
 		{spec: "auto", message: "no Vulkan device; running on the CPU"},
 		{spec: "auto", devErr: noVulkan, message: "running on the CPU (vulkan: no Vulkan device found)"},
-		{spec: "auto", press: true, devs: []vulkan.DeviceInfo{gpu}, message: "KV presses run on the CPU"},
+		{spec: "auto", press: "expected_attention", devs: []vulkan.DeviceInfo{gpu}, message: "KV press expected_attention runs on the CPU only"},
+		// SparK compresses on the device (in a build with cgo; without, every press stays on the CPU).
+		{spec: "auto", press: "spark", devs: []vulkan.DeviceInfo{gpu}, vk: sparkOnDevice, message: map[bool]string{false: "KV press spark runs on the CPU only"}[sparkOnDevice]},
 		{spec: "gpu", usage: true},
 		{spec: "vulkan:x", usage: true},
 		{spec: "vulkan:-1", usage: true},
@@ -43,8 +46,8 @@ func TestDeviceChoice(t *testing.T) {
 		var stderr bytes.Buffer
 		d := &deviceFlag{spec: c.spec, stderr: &stderr}
 		var opts runtime.Options
-		if c.press {
-			opts.Press = &runtime.PressConfig{}
+		if c.press != "" {
+			opts.Press = &runtime.PressConfig{Name: c.press}
 		}
 		vk, err := d.useVulkan(opts, func() ([]vulkan.DeviceInfo, error) { return slices.Clone(c.devs), c.devErr })
 		var ue usageError
@@ -53,7 +56,7 @@ func TestDeviceChoice(t *testing.T) {
 			continue
 		}
 		if vk != c.vk {
-			t.Errorf("--device %s (press %v, devices %v): vulkan %v, want %v", c.spec, c.press, c.devs, vk, c.vk)
+			t.Errorf("--device %s (press %q, devices %v): vulkan %v, want %v", c.spec, c.press, c.devs, vk, c.vk)
 		}
 		if got := stderr.String(); (c.message == "") != (got == "") || !strings.Contains(got, c.message) {
 			t.Errorf("--device %s (devices %v): stderr %q, want it to say %q", c.spec, c.devs, got, c.message)

@@ -16,3 +16,6 @@ func Devices() ([]DeviceInfo, error) { return nil, ErrNoCgo }
 
 // MatrixType reports that no weight type has a kernel in a build without Vulkan.
 func MatrixType(ggml.Type) bool { return false }
+
+// DevicePressNames reports that no press runs on a device in a build without Vulkan.
+func DevicePressNames() []string { return nil }
