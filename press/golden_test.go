@@ -1,80 +1,24 @@
-package press
+package press_test
 
 import (
-	"compress/gzip"
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sparkrun/sparkrun/press"
+	"github.com/sparkrun/sparkrun/press/presstest"
 )
 
-// goldenCase is one testdata/cases/*.json.gz file (format: testdata/cases/README.md and the
-// shared press README).
-type goldenCase struct {
-	Name  string `json:"name"`
-	Shape struct {
-		H, Hkv, T, D, Wp, L int
-	} `json:"shape"`
-	Params      map[string]any             `json:"params"`
-	Inputs      map[string][]float64       `json:"inputs"`
-	Expected    map[string]json.RawMessage `json:"expected"`
-	ArrayShapes map[string][]int           `json:"array_shapes"`
-}
-
-func loadGolden(t *testing.T, path string) *goldenCase {
+// expected returns a case's expected field (presstest.Case.Floats), failing the test when it is
+// missing or not numeric.
+func expected(t *testing.T, c *presstest.Case, field string) []float64 {
 	t.Helper()
-	f, err := os.Open(path)
+	xs, err := c.Floats(field)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	var c goldenCase
-	if err := json.NewDecoder(zr).Decode(&c); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return &c
-}
-
-// has reports whether the case expects field.
-func (c *goldenCase) has(field string) bool { _, ok := c.Expected[field]; return ok }
-
-// floats returns expected field as float64s (ints and booleans included).
-func (c *goldenCase) floats(t *testing.T, field string) []float64 {
-	t.Helper()
-	raw, ok := c.Expected[field]
-	if !ok {
-		t.Fatalf("expected.%s missing", field)
-	}
-	var xs []float64
-	if err := json.Unmarshal(raw, &xs); err == nil {
-		return xs
-	}
-	var x float64
-	if err := json.Unmarshal(raw, &x); err == nil {
-		return []float64{x}
-	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		t.Fatalf("expected.%s: not numbers or a boolean: %v", field, err)
-	}
-	if b {
-		return []float64{1}
-	}
-	return []float64{0}
-}
-
-func f32s(xs []float64) []float32 {
-	out := make([]float32, len(xs))
-	for i, x := range xs {
-		out[i] = float32(x)
-	}
-	return out
+	return xs
 }
 
 // tolerance is the README's per-field test |got-want| <= rtol·|want| + stol·max|want| + atol, with
@@ -106,9 +50,9 @@ var tolerances = map[string]tolerance{
 
 // checkFloats compares got with expected field under its tolerance; skip(i) excludes entries
 // whose selection legitimately flipped at a near tie.
-func checkFloats(t *testing.T, c *goldenCase, field string, got []float64, skip func(i int) bool) {
+func checkFloats(t *testing.T, c *presstest.Case, field string, got []float64, skip func(i int) bool) {
 	t.Helper()
-	want := c.floats(t, field)
+	want := expected(t, c, field)
 	tol, ok := tolerances[field]
 	if !ok {
 		t.Fatalf("no tolerance for %s", field)
@@ -140,9 +84,9 @@ func checkFloats(t *testing.T, c *goldenCase, field string, got []float64, skip 
 }
 
 // checkInts compares got with an integer/boolean field exactly, except entries skip allows.
-func checkInts(t *testing.T, c *goldenCase, field string, got []int, skip func(i int) bool) {
+func checkInts(t *testing.T, c *presstest.Case, field string, got []int, skip func(i int) bool) {
 	t.Helper()
-	want := c.floats(t, field)
+	want := expected(t, c, field)
 	if len(got) != len(want) {
 		t.Errorf("%s: %d values, want %d", field, len(got), len(want))
 		return
@@ -161,116 +105,20 @@ func checkInts(t *testing.T, c *goldenCase, field string, got []int, skip func(i
 	}
 }
 
-// goldenOptions maps a case's params to Options; an unknown parameter fails the test, so a case
-// the press cannot express is never silently half-checked.
-func goldenOptions(t *testing.T, c *goldenCase) (name string, o Options, layer, nLayers int) {
-	t.Helper()
-	num := func(v any) float64 {
-		if v == nil {
-			return 0
-		}
-		return v.(float64)
-	}
-	for k, v := range c.Params {
-		switch k {
-		case "press":
-			name = v.(string)
-		case "key_ratio":
-			o.KeyRatio = num(v)
-		case "value_ratio":
-			if num(v) != 0 {
-				t.Fatalf("value pruning (value_ratio %v) is not implemented", v)
-			}
-		case "budget":
-			o.Budget = int(num(v))
-		case "token_ratio":
-			o.TokenRatio = num(v)
-		case "recovery":
-			o.Recovery = v.(string)
-		case "mode":
-			o.Mode = v.(string)
-		case "threshold_ratio":
-			o.ThresholdRatio = num(v)
-		case "cumulative_p":
-			if num(v) != cumulativeP {
-				t.Fatalf("cumulative_p %v, the press hard-codes %v", v, cumulativeP)
-			}
-		case "spark_window":
-			o.SparKWindow = int(num(v))
-		case "think_window":
-			o.ThinKWindow = int(num(v))
-		case "snap_window":
-			o.SnapWindow = int(num(v))
-		case "kernel_size":
-			o.KernelSize = int(num(v))
-		case "beta":
-			o.Beta = num(v)
-		case "layer_idx":
-			layer = int(num(v))
-		case "n_layers":
-			nLayers = int(num(v))
-		case "n_sink":
-			o.NSink = int(num(v))
-		case "n_future":
-			o.NFuture = int(num(v))
-		case "use_covariance":
-			o.NoCovariance = !v.(bool)
-		case "use_vnorm":
-			o.NoVNorm = !v.(bool)
-		case "epsilon":
-			o.Epsilon = num(v)
-		default:
-			t.Fatalf("unknown golden parameter %q = %v", k, v)
-		}
-	}
-	return name, o, layer, nLayers
-}
-
-// goldenInput builds the press input of a case.
-func goldenInput(c *goldenCase, layer, nLayers int) *Input {
-	s := c.Shape
-	in := &Input{
-		KV:       LayerKV{NKVHeads: s.Hkv, T: s.T, HeadDim: s.D, K: f32s(c.Inputs["keys"]), V: f32s(c.Inputs["values"])},
-		Window:   Queries{NHeads: s.H, W: s.Wp, HeadDim: s.D, Q: f32s(c.Inputs["q_prefill"])},
-		LayerIdx: layer, NLayers: nLayers,
-		RoPEInvFreq: c.Inputs["rope_inv_freq"],
-	}
-	if q, ok := c.Inputs["q_prerope"]; ok {
-		in.PreRoPE = Queries{NHeads: s.H, W: len(q) / (s.H * s.D), HeadDim: s.D, Q: f32s(q)}
-	}
-	if a, ok := c.Inputs["attention_probs"]; ok {
-		in.ObservedColSums = columnSums(a, s.H, s.T)
-	}
-	return in
-}
-
-// columnSums reduces a causal attention matrix [H][T][T] to Σ_r A[h,r,t] per head.
-func columnSums(a []float64, H, T int) []float64 {
-	cs := make([]float64, H*T)
-	for h := range H {
-		for r := range T {
-			for t := range T {
-				cs[h*T+t] += a[(h*T+r)*T+t]
-			}
-		}
-	}
-	return cs
-}
-
 // goldenScores recomputes the token stage's scores of a press by name.
-func goldenScores(t *testing.T, name string, in *Input, o *Options) []float64 {
+func goldenScores(t *testing.T, name string, in *press.Input, o *press.Options) []float64 {
 	t.Helper()
 	var s []float64
 	var err error
 	switch {
 	case strings.HasPrefix(name, "snap"), strings.HasPrefix(name, "pyramid"):
-		s, err = snapScores(in, o.SnapWindow, o.KernelSize)
+		s, err = press.SnapScores(in, o.SnapWindow, o.KernelSize)
 	case name == "tova":
-		s, err = tovaScores(in)
+		s, err = press.TovaScores(in)
 	case name == "observed_attention":
-		s, err = observedScores(in)
+		s, err = press.ObservedScores(in)
 	case name == "expected_attention":
-		s, err = expectedScores(in, o)
+		s, err = press.ExpectedScores(in, o)
 	default:
 		t.Fatalf("case expects scores, press %s has none", name)
 	}
@@ -278,74 +126,6 @@ func goldenScores(t *testing.T, name string, in *Input, o *Options) []float64 {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// layerRecords returns a compressed layer's keep mask [h][t][D] (1 = stored) and α [h][t] (0
-// without recovery), whatever the key layout.
-func layerRecords(c *CompressedLayer) (mask []int, alpha []float64) {
-	D, n := c.HeadDim, c.NTokens
-	mask = make([]int, c.NKVHeads*n*D)
-	alpha = make([]float64, c.NKVHeads*n)
-	switch k := c.Keys.(type) {
-	case *DenseKeys:
-		for i := range mask {
-			mask[i] = 1
-		}
-	case *ChannelKeys:
-		for i := range c.NKVHeads {
-			for t := range n {
-				for _, j := range k.Channels[i*k.NKept : (i+1)*k.NKept] {
-					mask[(i*n+t)*D+int(j)] = 1
-				}
-			}
-		}
-	case *SparKKeys:
-		for i := range c.NKVHeads * n {
-			for j := range D {
-				mask[i*D+j] = int(k.Mask[i*k.MaskBytes+j/8] >> (j % 8) & 1)
-			}
-			if k.hasRecovery() {
-				alpha[i] = float64(c.DType.at(k.Alpha, k.Alpha16, i))
-			}
-		}
-	}
-	return mask, alpha
-}
-
-// compressedLogits returns q·k̂/sqrt(D) [n_heads][n_tokens] from the decode kernel's own score
-// pass (headOp, cpu.MaskedScores), for the golden decode_logits.
-func compressedLogits(c *CompressedLayer, q []float32, nHeads int) []float64 {
-	D, G, T := c.HeadDim, nHeads/c.NKVHeads, c.NTokens
-	s := Scratch{q4: make([]float32, 4*D)}
-	scores := make([]float32, T*4)
-	out := make([]float64, nHeads*T)
-	scale := 1 / math.Sqrt(float64(D))
-	for i := range c.NKVHeads {
-		for g0 := 0; g0 < G; g0 += 4 {
-			hs := min(4, G-g0)
-			clear(s.q4)
-			copy(s.q4, q[(i*G+g0)*D:(i*G+g0+hs)*D])
-			c.headOp(i, &s, scores)
-			for g := range hs {
-				for t := range T {
-					out[(i*G+g0+g)*T+t] = float64(scores[t*4+g]) * scale
-				}
-			}
-		}
-	}
-	return out
-}
-
-// decodeQuery returns q_decode[:, l, :] as [H][D].
-func decodeQuery(c *goldenCase, l int) []float32 {
-	s := c.Shape
-	q := make([]float32, s.H*s.D)
-	for h := range s.H {
-		for j := range s.D {
-			q[h*s.D+j] = float32(c.Inputs["q_decode"][(h*s.L+l)*s.D+j])
-		}
-	}
-	return q
 }
 
 // relErr is the Frobenius relative error ||a-b|| / ||b||.
@@ -363,32 +143,40 @@ func relErr(a, b []float64) float64 {
 // of exactly 0 is an exact tie between bit-identical values, which the tie rule decides: no flip.
 func nearTie(margin, thr float64) bool { return margin > 0 && margin < thr }
 
-// TestGoldenCases runs every testdata/cases/*.json.gz file through the press its params name and
-// checks every expected field the case has, with the README's float32 tolerances. Integer fields
-// must match exactly, except a selection flip at a near tie (nearTie), whose dependent entries are
-// then skipped; the shipped cases have none, so there everything is compared.
+// TestGoldenCases runs every testdata/cases/*.json.gz file (loaded by presstest) through the
+// press its params name and checks every expected field the case has, with the README's float32
+// tolerances. Integer fields must match exactly, except a selection flip at a near tie (nearTie),
+// whose dependent entries are then skipped; the shipped cases have none, so there everything is
+// compared.
 func TestGoldenCases(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "cases", "*.json.gz"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no golden cases in testdata/cases (%v)", err)
+	// presstest keeps its own copy of the hard-coded cumulative p to refuse cases the press cannot
+	// express; hold it to the press's so the two cannot drift apart.
+	if presstest.CumulativeP != press.CumulativeP {
+		t.Fatalf("presstest.CumulativeP %v, the press uses %v", presstest.CumulativeP, press.CumulativeP)
 	}
-	for _, path := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(path), ".json.gz"), func(t *testing.T) {
-			c := loadGolden(t, path)
+	cases, err := presstest.LoadDir(filepath.Join("testdata", "cases"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(strings.TrimSuffix(filepath.Base(c.Path), ".json.gz"), func(t *testing.T) {
 			runGolden(t, c)
 		})
 	}
 }
 
-func runGolden(t *testing.T, c *goldenCase) {
-	name, opts, layer, nLayers := goldenOptions(t, c)
-	p, err := New(name, opts)
+// runGolden compresses one case with its press and compares each stage (token scores and
+// selection, channel saliency and masks, the decode kernel) with the case's expected fields.
+func runGolden(t *testing.T, c *presstest.Case) {
+	name, opts, layer, nLayers, err := c.Options()
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, _ := opts.withDefaults()
-	in := goldenInput(c, layer, nLayers)
-	res, err := p.Compress(in)
+	o, err := press.WithDefaults(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, res, err := c.Compress()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,13 +186,13 @@ func runGolden(t *testing.T, c *goldenCase) {
 	decodeValid := true // false once a legitimate selection flip makes the decode fields differ
 
 	// Token stage.
-	if c.has("n_kept") {
+	if c.Has("n_kept") {
 		checkInts(t, c, "n_kept", []int{n}, nil)
 	}
-	if c.has("kept_indices") && len(c.floats(t, "kept_indices")) == len(res.Kept) {
+	if c.Has("kept_indices") && len(expected(t, c, "kept_indices")) == len(res.Kept) {
 		var margin []float64 // absent for StreamingLLM, which has no scores to tie
-		if c.has("kept_margin") {
-			margin = c.floats(t, "kept_margin")
+		if c.Has("kept_margin") {
+			margin = expected(t, c, "kept_margin")
 		}
 		got := make([]int, len(res.Kept))
 		for i, k := range res.Kept {
@@ -418,14 +206,14 @@ func runGolden(t *testing.T, c *goldenCase) {
 			return false
 		})
 	}
-	if c.has("scores") {
+	if c.Has("scores") {
 		checkFloats(t, c, "scores", goldenScores(t, name, in, &o), nil)
 	}
-	if c.has("layer_budgets") {
+	if c.Has("layer_budgets") {
 		var budgets []int
 		fallback := false
 		for l := range nLayers {
-			b, fb := pyramidBudget(s.T, &o, l, nLayers)
+			b, fb := press.PyramidBudget(s.T, &o, l, nLayers)
 			budgets = append(budgets, b)
 			if l == layer && fb {
 				fallback = true
@@ -438,8 +226,8 @@ func runGolden(t *testing.T, c *goldenCase) {
 		}
 		checkInts(t, c, "budget_fallback", []int{want}, nil)
 	}
-	if c.has("logits") {
-		z, mu, err := expectedStats(in, &o)
+	if c.Has("logits") {
+		z, mu, err := press.ExpectedStats(in, &o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -448,30 +236,30 @@ func runGolden(t *testing.T, c *goldenCase) {
 	}
 
 	// Channel stage, on the gathered cache of the kept tokens.
-	gathered := gather(in.KV, res.Kept, n)
-	mask, alpha := layerRecords(L)
+	gathered := press.Gather(in.KV, res.Kept, n)
+	mask, alpha := press.LayerRecords(L)
 	dense := L.Decompress()
-	if c.has("qn") {
-		qn := windowQueryNorm(&in.Window, s.Hkv, o.SparKWindow)
+	if c.Has("qn") {
+		qn := press.WindowQueryNorm(&in.Window, s.Hkv, o.SparKWindow)
 		checkFloats(t, c, "qn", qn, nil)
 		sal := make([]float64, s.Hkv*n*s.D)
 		for i := range s.Hkv {
 			for tk := range n {
 				off := (i*n + tk) * s.D
-				tokenSaliency(sal[off:off+s.D], gathered.K[off:off+s.D], qn[i*s.D:(i+1)*s.D], o.PaperSaliency)
+				press.TokenSaliency(sal[off:off+s.D], gathered.K[off:off+s.D], qn[i*s.D:(i+1)*s.D], o.PaperSaliency)
 			}
 		}
 		checkFloats(t, c, "saliency", sal, nil)
-		keepMargin := c.floats(t, "keep_margin")
+		keepMargin := expected(t, c, "keep_margin")
 		flipped := make([]bool, s.Hkv*n)
-		want := c.floats(t, "keep_mask")
+		want := expected(t, c, "keep_mask")
 		for i := range mask {
 			if mask[i] != int(want[i]) && nearTie(keepMargin[i/s.D], 1e-5) {
 				flipped[i/s.D], decodeValid = true, false
 			}
 		}
-		if c.has("first_cross_margin") {
-			for i, m := range c.floats(t, "first_cross_margin") {
+		if c.Has("first_cross_margin") {
+			for i, m := range expected(t, c, "first_cross_margin") {
 				if nearTie(m, 1e-5) {
 					flipped[i], decodeValid = true, false
 				}
@@ -491,21 +279,21 @@ func runGolden(t *testing.T, c *goldenCase) {
 			recovered[i] = float64(x)
 		}
 		checkFloats(t, c, "keys_recovered", recovered, rowSkip)
-		var diag sparkDiag
-		if _, err := sparkKeys(gathered, &in.Window, &o, &diag); err != nil {
+		a, firstCross, group, err := press.SparKDiagnostics(gathered, &in.Window, &o)
+		if err != nil {
 			t.Fatal(err)
 		}
-		checkFloats(t, c, "pruned_saliency_mean", diag.a, tokSkip)
-		if c.has("first_cross_rank") {
-			checkInts(t, c, "first_cross_rank", diag.firstCross, tokSkip)
+		checkFloats(t, c, "pruned_saliency_mean", a, tokSkip)
+		if c.Has("first_cross_rank") {
+			checkInts(t, c, "first_cross_rank", firstCross, tokSkip)
 		}
-		if c.has("group_index") {
-			checkInts(t, c, "group_index", diag.group, tokSkip)
+		if c.Has("group_index") {
+			checkInts(t, c, "group_index", group, tokSkip)
 		}
 	}
-	if c.has("channel_scores") {
-		checkFloats(t, c, "channel_scores", thinkChannelScores(gathered, &in.Window, o.ThinKWindow), nil)
-		margin := c.floats(t, "channel_margin")
+	if c.Has("channel_scores") {
+		checkFloats(t, c, "channel_scores", press.ThinKChannelScores(gathered, &in.Window, o.ThinKWindow), nil)
+		margin := expected(t, c, "channel_margin")
 		var keepCh, keptCh []int
 		for i := range s.Hkv {
 			for j := range s.D {
@@ -525,10 +313,10 @@ func runGolden(t *testing.T, c *goldenCase) {
 			}
 		}
 		checkInts(t, c, "keep_channels", keepCh, headSkip(s.D))
-		if len(keptCh) == len(c.floats(t, "kept_channels")) {
+		if len(keptCh) == len(expected(t, c, "kept_channels")) {
 			checkInts(t, c, "kept_channels", keptCh, headSkip(len(keptCh)/s.Hkv))
 		} else {
-			t.Errorf("kept_channels: %d indices, want %d", len(keptCh), len(c.floats(t, "kept_channels")))
+			t.Errorf("kept_channels: %d indices, want %d", len(keptCh), len(expected(t, c, "kept_channels")))
 		}
 		pruned := make([]float64, len(dense.K))
 		for i, x := range dense.K {
@@ -542,10 +330,10 @@ func runGolden(t *testing.T, c *goldenCase) {
 	full := make([]float64, s.H*s.L*s.D)
 	var logits, fullLogits []float64
 	buf := make([]float32, s.H*s.D)
-	var scratch Scratch
-	gatheredLayer := &CompressedLayer{NKVHeads: s.Hkv, NTokens: n, HeadDim: s.D, Keys: &DenseKeys{K: gathered.K}, V: gathered.V}
+	var scratch press.Scratch
+	gatheredLayer := &press.CompressedLayer{NKVHeads: s.Hkv, NTokens: n, HeadDim: s.D, Keys: &press.DenseKeys{K: gathered.K}, V: gathered.V}
 	for l := range s.L {
-		q := decodeQuery(c, l)
+		q := c.DecodeQuery(l)
 		if err := L.Attend(buf, q, s.H, nil, &scratch); err != nil {
 			t.Fatal(err)
 		}
@@ -554,7 +342,7 @@ func runGolden(t *testing.T, c *goldenCase) {
 				out[(h*s.L+l)*s.D+j] = float64(buf[h*s.D+j])
 			}
 		}
-		if err := AttendDense(in.KV, buf, q, s.H); err != nil {
+		if err := press.AttendDense(in.KV, buf, q, s.H); err != nil {
 			t.Fatal(err)
 		}
 		for h := range s.H {
@@ -562,7 +350,7 @@ func runGolden(t *testing.T, c *goldenCase) {
 				full[(h*s.L+l)*s.D+j] = float64(buf[h*s.D+j])
 			}
 		}
-		lg, fl := compressedLogits(L, q, s.H), compressedLogits(gatheredLayer, q, s.H)
+		lg, fl := press.CompressedLogits(L, q, s.H), press.CompressedLogits(gatheredLayer, q, s.H)
 		for h := range s.H {
 			logits = append(logits, lg[h*n:(h+1)*n]...)
 			fullLogits = append(fullLogits, fl[h*n:(h+1)*n]...)
@@ -586,7 +374,7 @@ func runGolden(t *testing.T, c *goldenCase) {
 	}
 	checkFloats(t, c, "decode_output", out, nil)
 	checkFloats(t, c, "decode_output_rel_err", []float64{relErr(out, full)}, nil)
-	if c.has("decode_logits") {
+	if c.Has("decode_logits") {
 		checkFloats(t, c, "decode_logits", logits, nil)
 		checkFloats(t, c, "decode_logits_rel_err", []float64{relErr(logits, fullLogits)}, nil)
 	}
