@@ -181,8 +181,11 @@ var asmVariants = []asmVariant{
 	{"avx2", features.avx2FMA, ggml.TypeQ2_K, kFast(84, dotQ2_KAVX2), nil},
 	{"avx2", features.avx2FMA, ggml.TypeQ3_K, kFast(110, dotQ3_KAVX2), nil},
 	{"avx2", features.avx2FMA, ggml.TypeQ4_K, kFast(144, dotQ4_KAVX2), kx4Fast(144, dotQ4_Kx4AVX2)},
+	{"avx512", features.avx512, ggml.TypeQ4_K, kFastAVX512(ggml.TypeQ4_K), kx4Fast(144, dotQ4_Kx4AVX2)},
 	{"avx2", features.avx2FMA, ggml.TypeQ5_K, kFast(176, dotQ5_KAVX2), kx4Fast(176, dotQ5_Kx4AVX2)},
+	{"avx512", features.avx512, ggml.TypeQ5_K, kFastAVX512(ggml.TypeQ5_K), kx4Fast(176, dotQ5_Kx4AVX2)},
 	{"avx2", features.avx2FMA, ggml.TypeQ6_K, kFast(210, dotQ6_KAVX2), kx4Fast(210, dotQ6_Kx4AVX2)},
+	{"avx512", features.avx512, ggml.TypeQ6_K, kFastAVX512(ggml.TypeQ6_K), kx4Fast(210, dotQ6_Kx4AVX2)},
 	{"avx2", features.avx2FMA, ggml.TypeF32, fastF32, nil},
 	{"avx2", features.avx2FMA, ggml.TypeF16, halfFast(8, dotF16AVX2, f16Elem), halfFast4(8, dotF16x4AVX2, f16Elem)},
 	{"avx2", features.avx2FMA, ggml.TypeBF16, halfFast(8, dotBF16AVX2, bf16Elem), halfFast4(8, dotBF16x4AVX2, bf16Elem)},
@@ -217,7 +220,7 @@ var rows8Variants = []rows8Variant{
 }
 
 func init() {
-	for _, v := range rows8Variants {
+	for _, v := range append(rows8Variants, kquantRowsVariants...) {
 		if v.supported {
 			kernels[v.typ].rows8, kernels[v.typ].rows1 = v.rows8, v.rows1
 		}
