@@ -2,8 +2,9 @@
 # build.sh compiles every shaders/*.comp to shaders/spv/*.spv with glslc and checks each result with
 # spirv-val. The first line of a .comp lists its variants ("// variants: sg s16"): besides the plain
 # build, "sg" adds NAME_sg.spv (-DSG, subgroup reductions), "s16" adds NAME_s16.spv (-DF16, f16 data
-# read through 16-bit storage), and both together add NAME_sg_s16.spv. The SPIR-V is committed; CI runs
-# `shaders/build.sh --check` to prove it matches the sources byte for byte (glslc is deterministic).
+# read through 16-bit storage), "i8" adds NAME_i8.spv (-DI8, int8 weights read through 8-bit
+# storage), and "sg" together with "s16" or "i8" adds NAME_sg_s16.spv or NAME_sg_i8.spv. The SPIR-V
+# is committed; CI runs `shaders/build.sh --check` to prove it matches the sources byte for byte (glslc is deterministic).
 # Pinned tools: Debian 12 glslc (shaderc 2023.2, glslang 12.0.0) and spirv-tools 2023.1.
 set -eu
 cd "$(dirname "$0")"
@@ -24,10 +25,12 @@ for src in *.comp; do
 		case $v in
 		sg) builds="$builds ${name}_sg:-DSG" ;;
 		s16) builds="$builds ${name}_s16:-DF16" ;;
+		i8) builds="$builds ${name}_i8:-DI8" ;;
 		*) echo "$src: unknown variant $v" >&2; exit 1 ;;
 		esac
 	done
 	case " $variants " in *" sg "*) case " $variants " in *" s16 "*) builds="$builds ${name}_sg_s16:-DSG,-DF16" ;; esac ;; esac
+	case " $variants " in *" sg "*) case " $variants " in *" i8 "*) builds="$builds ${name}_sg_i8:-DSG,-DI8" ;; esac ;; esac
 	for b in $builds; do
 		spv=${b%%:*}
 		defs=$(echo "${b#*:}" | tr ',' ' ')

@@ -12,8 +12,10 @@
 // entry, through host-visible staging rows) so that any runtime model can use a device cache;
 // they exist for the interface and tests, not for speed.
 //
-// Weight types with Vulkan kernels (f32, f16, q8_0, q4_0) are uploaded as stored; any other
-// type the CPU runtime reads (the k-quants, bf16, iq4...) is dequantized to f32 at load time,
-// which is exact but takes 4 bytes per weight: a model too large for that fails with the
-// allocation error naming the tensor. Without cgo, Open reports vulkan.ErrNoCgo.
+// Every weight type the CPU runtime multiplies has a shader, so weights are uploaded as stored;
+// before uploading, Load adds up weights, KV cache and activations and refuses a model that does
+// not fit the device-local heap with an error giving needed and available bytes (vulkan.ErrNoFit).
+// With a KV press (runtime.Options.Press), each sequence's prompt is compressed on the device at
+// the end of its prefill (Cache.EndPrefill) and decode attends over the compressed records and a
+// dense tail. Without cgo, Open reports vulkan.ErrNoCgo.
 package vkmodel

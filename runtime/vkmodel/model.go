@@ -70,8 +70,8 @@ func Open(f *gguf.File, opts runtime.Options, vo vulkan.Options) (Engine, error)
 }
 
 // Load opens the Vulkan device vo selects and uploads the model in f to it: every tensor the CPU
-// runtime binds, weights in their own type where the device has a kernel for it and dequantized
-// to f32 otherwise. f may be closed once Load returns. opts.Threads is unused. With opts.Press,
+// runtime binds, weights in their own type (every type the CPU multiplies has a shader), after
+// checking that weights, KV cache and activations fit the device's memory. f may be closed once Load returns. opts.Threads is unused. With opts.Press,
 // caches compress each prompt on the device at the end of its prefill (see Cache); the presses
 // the device runs are vulkan.DevicePressNames (every SparK mode), others are an error naming
 // them.
@@ -113,8 +113,11 @@ func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error)
 		}
 	}
 	m.u = &uploader{f: f, ctx: m.ctx}
-	m.w = m.u.upload(&cfg)
-	err = m.u.err
+	// Refuse a model that cannot fit before uploading any of it, naming needed and available bytes.
+	if err = m.checkFit(f); err == nil {
+		m.w = m.u.upload(&cfg)
+		err = m.u.err
+	}
 	if err == nil {
 		err = m.allocate()
 	}

@@ -46,7 +46,7 @@ func TestLogits(t *testing.T) {
 		{"stories260K.gguf", "stories260K.logits.txt", storiesTol, storiesTol},
 		{"micro-llama.Q4_0.gguf", "micro-llama.Q4_0.dequant.f32.logits.txt", f32Tol, actQuantTol},
 		{"micro-llama.Q4_0.gguf", "micro-llama.Q4_0.logits.txt", actQuantTol, actQuantTol},
-		// Q4_K and Q6_K have no Vulkan kernel: dequantized to f32 at load, hence exact.
+		// Q4_K and Q6_K shaders dequantize exactly and keep activations in f32: as exact as the F32 files.
 		{"micro-qwen3.Q4_K_M.gguf", "micro-qwen3.Q4_K_M.dequant.f32.logits.txt", f32Tol, actQuantTol},
 	}
 	if testing.Short() {

@@ -3,9 +3,7 @@
 package vkmodel
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/gguf"
@@ -48,6 +46,10 @@ type uploader struct {
 	err  error
 	mats []*vulkan.Matrix
 	bufs []*vulkan.Buffer
+	// plan, when non-nil, makes the uploader a dry run for the fit check (fit.go): tensors are
+	// looked up and checked but neither read nor uploaded, and the device allocations the upload
+	// would make are appended here instead.
+	plan *[]vulkan.Alloc
 }
 
 func (u *uploader) fail(format string, args ...any) {
@@ -77,6 +79,9 @@ func (u *uploader) lookup(name string, optional bool, dims ...int) (*gguf.Tensor
 		u.fail("tensor %s has shape %v, want %v", name, t.Dims, dims)
 		return nil, nil
 	}
+	if u.plan != nil {
+		return t, nil
+	}
 	data, err := u.f.TensorData(t)
 	if err != nil {
 		u.fail("tensor %s: %v", name, err)
@@ -95,26 +100,22 @@ func (u *uploader) floats(name string, typ ggml.Type, data []byte, n int) []floa
 	return v
 }
 
-// matrix uploads a 2-D weight of rows x cols (GGUF dims [cols rows]): as stored when the device
-// has a kernel for its type, else dequantized to f32.
+// matrix uploads a 2-D weight of rows x cols (GGUF dims [cols rows]) in its own type: the device
+// has a kernel for every type the CPU kernels multiply.
 func (u *uploader) matrix(name string, rows, cols int) *vulkan.Matrix {
 	t, data := u.lookup(name, false, cols, rows)
 	if t == nil {
 		return nil
 	}
-	typ := t.Type
-	if !vulkan.MatrixType(typ) {
-		if !ggml.Supported(typ) {
-			u.fail("tensor %s has type %s, which sparkrun cannot compute with", name, typ)
-			return nil
+	if u.plan != nil {
+		a, err := u.ctx.MatrixAllocs(name, t.Type, rows, cols)
+		if err != nil {
+			u.fail("%v", err)
 		}
-		v := u.floats(name, typ, data, rows*cols)
-		if v == nil {
-			return nil
-		}
-		typ, data = ggml.TypeF32, f32Bytes(v)
+		*u.plan = append(*u.plan, a...)
+		return nil
 	}
-	m, err := u.ctx.UploadMatrix(name, typ, rows, cols, data)
+	m, err := u.ctx.UploadMatrix(name, t.Type, rows, cols, data)
 	if err != nil {
 		u.fail("%v", err)
 		return nil
@@ -123,10 +124,20 @@ func (u *uploader) matrix(name string, rows, cols int) *vulkan.Matrix {
 	return m
 }
 
+// planned records, in a dry run, the f32 buffer of n values that tensor name would be uploaded
+// to, and reports whether this is a dry run.
+func (u *uploader) planned(name string, n int) bool {
+	if u.plan == nil {
+		return false
+	}
+	*u.plan = append(*u.plan, vulkan.Alloc{What: "tensor " + name, Bytes: 4 * uint64(n), Count: 1})
+	return true
+}
+
 // vector uploads a 1-D tensor of n values as f32; an absent optional tensor gives nil.
 func (u *uploader) vector(name string, n int, optional bool) *vulkan.Buffer {
 	t, data := u.lookup(name, optional, n)
-	if t == nil {
+	if t == nil || u.planned(name, n) {
 		return nil
 	}
 	v := u.floats(name, t.Type, data, n)
@@ -207,15 +218,16 @@ func (u *uploader) upload(c *runtime.Config) *weights {
 // with rope_freqs.weight, matching cpu.RopeFreqs.
 func (u *uploader) ropeFactors(c *runtime.Config) *vulkan.Buffer {
 	n := c.RopeDim / 2
-	var ff []float32
-	if t, data := u.lookup("rope_freqs.weight", true, n); t != nil {
-		ff = u.floats("rope_freqs.weight", t.Type, data, n)
-	}
-	if ff == nil && c.RopeScale == 1 {
+	t, data := u.lookup("rope_freqs.weight", true, n)
+	if (t == nil && c.RopeScale == 1) || u.planned("rope_freqs.weight", n) {
 		return nil
 	}
-	if ff == nil {
-		ff = make([]float32, n)
+	ff := make([]float32, n)
+	if t != nil {
+		if ff = u.floats("rope_freqs.weight", t.Type, data, n); ff == nil {
+			return nil
+		}
+	} else {
 		for i := range ff {
 			ff[i] = 1
 		}
@@ -224,13 +236,4 @@ func (u *uploader) ropeFactors(c *runtime.Config) *vulkan.Buffer {
 		ff[i] *= float32(c.RopeScale)
 	}
 	return u.f32("rope_freqs.weight", ff)
-}
-
-// f32Bytes encodes v as little-endian f32, the layout of an F32 tensor.
-func f32Bytes(v []float32) []byte {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	return b
 }

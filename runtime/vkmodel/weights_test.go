@@ -3,6 +3,7 @@
 package vkmodel
 
 import (
+	"path"
 	"strings"
 	"testing"
 
@@ -13,23 +14,40 @@ import (
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
-// TestWeightTypes converts micro-llama3's matrices to each weight type in memory and compares
-// the Vulkan logits with the float64 reference forward pass on the same (dequantized) weights.
-// The device dequantizes on the fly and keeps activations in f32, so every type, with a kernel
-// (F16, Q8_0, Q4_0) or dequantized at load (Q6_K, BF16), is exact float32 arithmetic and is held
-// to f32Tol; a kernel reading the wrong layout moves logits by O(1).
+// TestWeightTypes converts micro-llama3's matrices to each weight type ggml can quantize, in
+// memory, and compares the Vulkan logits with the float64 reference forward pass on the same
+// (dequantized) weights. The device dequantizes on the fly, bit-exactly as ggml does, and keeps
+// activations in f32, so every type is exact float32 arithmetic and is held to f32Tol; a kernel
+// reading the wrong layout moves logits by O(1). Q8_0 runs again with the word-read fallback of
+// SPARKRUN_VK_NO_INT8.
 func TestWeightTypes(t *testing.T) {
 	src := openFile(t, "micro-llama3.f32.gguf")
 	ids, _ := readLogits(t, "micro-llama3.f32.logits.txt")
 	ids = ids[:6]
-	types := []ggml.Type{ggml.TypeF16, ggml.TypeQ8_0, ggml.TypeQ4_0, ggml.TypeQ6_K, ggml.TypeBF16}
-	if testing.Short() {
-		types = types[:3]
+	noInt8 := func(o *vulkan.Options) { o.NoInt8 = true }
+	cases := []struct {
+		typ  ggml.Type
+		mods []func(*vulkan.Options)
+	}{
+		{ggml.TypeQ4_K, nil}, {ggml.TypeQ8_0, nil}, {ggml.TypeQ6_K, nil},
+		{ggml.TypeQ8_0, []func(*vulkan.Options){noInt8}},
+		{ggml.TypeF16, nil}, {ggml.TypeBF16, nil}, {ggml.TypeQ4_0, nil}, {ggml.TypeQ4_1, nil}, {ggml.TypeQ5_0, nil},
+		{ggml.TypeQ5_1, nil}, {ggml.TypeQ2_K, nil}, {ggml.TypeQ3_K, nil}, {ggml.TypeQ5_K, nil},
 	}
-	for _, typ := range types {
-		t.Run(typ.String(), func(t *testing.T) {
-			f := convertMatrices(t, src, typ)
-			m := loadVKFile(t, f, runtime.Options{KVType: runtime.KVF32, ContextSize: 32})
+	if testing.Short() {
+		cases = cases[:3]
+	}
+	for _, c := range cases {
+		name := c.typ.String()
+		if c.mods != nil {
+			name += "-noint8"
+		}
+		t.Run(name, func(t *testing.T) {
+			f := convertMatrices(t, src, c.typ)
+			m := loadVKFile(t, f, runtime.Options{KVType: runtime.KVF32, ContextSize: 32}, c.mods...)
+			if got := m.w.blocks[0].gate.Type; got != c.typ {
+				t.Fatalf("ffn_gate uploaded as %v, want %v (its own kernel)", got, c.typ)
+			}
 			got, err := runtime.NewSessionOn(m).PromptLogits(ids)
 			if err != nil {
 				t.Fatal(err)
@@ -47,9 +65,85 @@ func TestWeightTypes(t *testing.T) {
 				}
 			}
 			if !(worst <= f32Tol) {
-				t.Fatalf("vulkan vs float64 reference on %s weights: max |diff| %.3g > %.3g", typ, worst, f32Tol)
+				t.Fatalf("vulkan vs float64 reference on %s weights: max |diff| %.3g > %.3g", c.typ, worst, f32Tol)
 			}
 			t.Logf("max |vulkan - ref| = %.3g", worst)
+		})
+	}
+}
+
+// localTestdata is this package's own test data (see testdata/README.md), as a prefix for the
+// helpers, which join names to package runtime's folder.
+const localTestdata = "../vkmodel/testdata/"
+
+// TestQuantFiles runs micro-llama files written by llama-quantize in k-quant and codebook types
+// on the device, through those types' kernels, and compares every prompt position's logits with
+// llama.cpp on the same weights dequantized to F32 at f32Tol (exact arithmetic, see
+// TestWeightTypes), and with llama.cpp on the file itself and the CPU path, which both quantize
+// activations, at actQuantTol (see model_test.go): first for the prompt in one pass (matmul
+// kernels), then decoded one token at a time (matvec kernels) against the exact reference.
+func TestQuantFiles(t *testing.T) {
+	files := []string{
+		"micro-llama.Q4_K", localTestdata + "micro-llama.Q6_K", localTestdata + "micro-llama.IQ4_NL",
+		localTestdata + "micro-llama.Q2_K", localTestdata + "micro-llama.Q3_K", localTestdata + "micro-llama.Q5_K",
+	}
+	if testing.Short() {
+		files = files[:3]
+	}
+	for _, name := range files {
+		t.Run(path.Base(name), func(t *testing.T) {
+			ids, exact := readLogits(t, name+".dequant.f32.logits.txt")
+			_, quant := readLogits(t, name+".logits.txt")
+			opts := runtime.Options{KVType: runtime.KVF32, ContextSize: 64}
+			m := loadVK(t, name+".gguf", opts)
+			want, err := ggml.ParseType(strings.TrimPrefix(path.Ext(name), "."))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.w.blocks[1].down.Type; got != want {
+				t.Fatalf("ffn_down uploaded as %v, want the file's %v", got, want)
+			}
+			got, err := runtime.NewSessionOn(m).PromptLogits(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cpu, err := loadCPU(t, name+".gguf", opts).NewSession().PromptLogits(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nv := m.Config().NVocab
+			var worst [3]float64
+			for i := range ids {
+				row := got[i*nv : (i+1)*nv]
+				for k, c := range []struct {
+					what string
+					ref  []float32
+					tol  float64
+				}{
+					{"llama.cpp on dequantized weights", exact[i], f32Tol},
+					{"llama.cpp", quant[i], actQuantTol},
+					{"cpu", cpu[i*nv : (i+1)*nv], actQuantTol},
+				} {
+					d, at := maxDiff(row, c.ref)
+					if d > c.tol {
+						t.Fatalf("position %d token %d: |vulkan - %s| %.3g > %.3g", i, at, c.what, d, c.tol)
+					}
+					worst[k] = max(worst[k], d)
+				}
+			}
+			// The prompt went through the matmul kernels in one pass; decoding it token by token
+			// runs the matvec kernels instead.
+			s := runtime.NewSessionOn(m)
+			for i, id := range ids {
+				if err := s.Decode(id); err != nil {
+					t.Fatal(err)
+				}
+				if d, at := maxDiff(s.Logits(), exact[i]); d > f32Tol {
+					t.Fatalf("decode position %d token %d: |vulkan - llama.cpp on dequantized weights| %.3g > %.3g", i, at, d, f32Tol)
+				}
+			}
+			t.Logf("%d positions: max |vulkan - dequant f32| %.3g, |vulkan - llama.cpp| %.3g, |vulkan - cpu| %.3g",
+				len(ids), worst[0], worst[1], worst[2])
 		})
 	}
 }

@@ -37,11 +37,13 @@ type Context struct {
 
 	subgroups bool   // kernels use subgroup reductions
 	s16       bool   // f16 data is read through 16-bit storage
+	i8        bool   // int8 weights are read through 8-bit storage
 	maxBind   uint64 // largest range bound to one storage binding
 	memDevice uint32 // memory type for device-local buffers
 	memHost   uint32 // host-visible, host-coherent memory type for staging
 	direct    bool   // memDevice is host-visible and coherent: map instead of staging
 	heapBytes uint64 // size of memDevice's heap, for out-of-memory errors
+	maxAlloc  uint64 // largest single allocation planned for (see chunkBytes)
 
 	cmdPool  vk.CommandPool
 	oneShot  vk.CommandBuffer // for uploads and downloads through staging
@@ -124,11 +126,14 @@ func (c *Context) init() error {
 	}
 	c.subgroups = !c.opts.NoSubgroup && c.Info.SubgroupArithmetic && c.caps.SubgroupSize <= wgSize
 	c.s16 = !c.opts.NoF16 && c.caps.StorageBuffer16BitAccess
+	// The i8 kernels declare int8_t storage buffers and convert int8 to int: both features.
+	c.i8 = !c.opts.NoInt8 && c.caps.StorageBuffer8BitAccess && c.caps.ShaderInt8
 	c.maxBind = uint64(c.caps.MaxStorageBufferRange)
 	if c.opts.MaxBindingBytes != 0 && c.opts.MaxBindingBytes < c.maxBind {
 		c.maxBind = c.opts.MaxBindingBytes
 	}
-	if c.dev, err = c.pd.CreateDevice(c.family, vk.Features{StorageBuffer16BitAccess: c.s16}, nil); err != nil {
+	feats := vk.Features{StorageBuffer16BitAccess: c.s16, StorageBuffer8BitAccess: c.i8, ShaderInt8: c.i8}
+	if c.dev, err = c.pd.CreateDevice(c.family, feats, nil); err != nil {
 		return fmt.Errorf("vulkan: creating device %s: %w", c.Info.Name, err)
 	}
 	c.queue = c.dev.Queue(c.family, 0)
@@ -176,6 +181,70 @@ func (c *Context) chooseMemory() error {
 	}
 	c.memHost = uint32(hostIdx)
 	c.heapBytes = mp.Heaps[mp.Types[c.memDevice].Heap].Size
+	c.maxAlloc = min(minMaxAllocation, c.heapBytes)
+	return nil
+}
+
+// minMaxAllocation is the smallest maxMemoryAllocationSize Vulkan 1.1 allows (2^30 bytes). The
+// device's own limit (VkPhysicalDeviceMaintenance3Properties) is not queried by package vk yet, so
+// single allocations are planned to stay within this guaranteed bound: weight matrices are split
+// into chunks of at most this size (see chunkBytes) and CheckFit refuses any larger buffer.
+const minMaxAllocation = 1 << 30
+
+// chunkBytes is the most bytes one weight chunk may hold: within both the binding range and the
+// single-allocation limit.
+func (c *Context) chunkBytes() uint64 { return min(c.maxBind, c.maxAlloc) }
+
+// MemoryLimits are the device-memory bounds a model must fit in (Context.Limits).
+type MemoryLimits struct {
+	Heap     uint64 // bytes of the heap device buffers come from (Options.MaxDeviceBytes if lower)
+	MaxAlloc uint64 // largest single buffer allocation
+}
+
+// Limits returns the device-memory bounds that CheckFit applies.
+func (c *Context) Limits() MemoryLimits {
+	l := MemoryLimits{Heap: c.heapBytes, MaxAlloc: c.maxAlloc}
+	if c.opts.MaxDeviceBytes != 0 && c.opts.MaxDeviceBytes < l.Heap {
+		l.Heap = c.opts.MaxDeviceBytes
+	}
+	return l
+}
+
+// allocSize is the size NewBuffer allocates for size bytes: whole 16-byte units, so that kernels
+// may read whole words and vectors.
+func allocSize(size uint64) uint64 { return (size + 15) &^ 15 }
+
+// PlanBytes returns the bytes the allocations of plan take, each rounded as NewBuffer rounds it.
+func PlanBytes(plan []Alloc) uint64 {
+	var total uint64
+	for _, a := range plan {
+		total += allocSize(a.Bytes) * uint64(max(a.Count, 0))
+	}
+	return total
+}
+
+// Alloc is one planned device allocation (or a group of equal ones), for CheckFit.
+type Alloc struct {
+	What  string // for the error, e.g. "KV cache layer buffer"
+	Bytes uint64 // size of each
+	Count int    // how many
+}
+
+// CheckFit compares planned allocations with the device's memory before anything is allocated, so
+// that a model too large for the device fails at once with the numbers, rather than part-way
+// through its upload with a driver error. Sizes are rounded as NewBuffer rounds them. The heap may
+// also hold other programs' data, so passing is necessary, not sufficient.
+func (c *Context) CheckFit(plan []Alloc) error {
+	l := c.Limits()
+	for _, a := range plan {
+		if a.Count > 0 && allocSize(a.Bytes) > l.MaxAlloc {
+			return fmt.Errorf("%w: %s of %d bytes is over the %d-byte single-allocation limit of %s", ErrNoFit, a.What, a.Bytes, l.MaxAlloc, c.Info.Name)
+		}
+	}
+	if total := PlanBytes(plan); total > l.Heap {
+		return fmt.Errorf("%w: the model needs %d bytes (%.2f GiB) of device memory, %s has %d bytes (%.2f GiB)",
+			ErrNoFit, total, float64(total)/(1<<30), c.Info.Name, l.Heap, float64(l.Heap)/(1<<30))
+	}
 	return nil
 }
 

@@ -158,7 +158,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := c.UploadMatrix("w", ggml.TypeF32, 4, 8, make([]byte, 100)); err == nil || !strings.Contains(err.Error(), "100 bytes") {
 		t.Errorf("short data: %v", err)
 	}
-	if _, err := c.UploadMatrix("w", ggml.TypeQ6_K, 4, 256, nil); err == nil || !strings.Contains(err.Error(), "no Vulkan kernel") {
+	if _, err := c.UploadMatrix("w", ggml.TypeTQ2_0, 4, 256, nil); err == nil || !strings.Contains(err.Error(), "no Vulkan kernel") {
 		t.Errorf("unsupported type: %v", err)
 	}
 	m, err := c.UploadMatrix("w", ggml.TypeF32, 4, 8, make([]byte, 4*4*8))

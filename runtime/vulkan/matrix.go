@@ -4,6 +4,7 @@ package vulkan
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/sparkrun/sparkrun/ggml"
 )
@@ -25,32 +26,75 @@ type chunk struct {
 	rows int
 }
 
-// matrixTypes are the weight types the kernels dequantize, with their kernel name suffixes.
+// matrixTypes are the weight types the kernels dequantize, with their kernel name suffixes
+// (matvec_SUFFIX, matmul_SUFFIX and getrows_SUFFIX, built from shaders/weights*.glsl): every type
+// the CPU kernels multiply.
 var matrixTypes = map[ggml.Type]string{
-	ggml.TypeF32: "f32", ggml.TypeF16: "f16", ggml.TypeQ8_0: "q8_0", ggml.TypeQ4_0: "q4_0",
+	ggml.TypeF32: "f32", ggml.TypeF16: "f16", ggml.TypeBF16: "bf16",
+	ggml.TypeQ8_0: "q8_0", ggml.TypeQ4_0: "q4_0", ggml.TypeQ4_1: "q4_1", ggml.TypeQ5_0: "q5_0", ggml.TypeQ5_1: "q5_1",
+	ggml.TypeQ2_K: "q2_k", ggml.TypeQ3_K: "q3_k", ggml.TypeQ4_K: "q4_k", ggml.TypeQ5_K: "q5_k", ggml.TypeQ6_K: "q6_k",
+	ggml.TypeIQ4_NL: "iq4_nl", ggml.TypeIQ4_XS: "iq4_xs",
+}
+
+// MatrixTypes lists the weight types UploadMatrix accepts, in type-id order.
+func MatrixTypes() []ggml.Type {
+	out := make([]ggml.Type, 0, len(matrixTypes))
+	for t := range matrixTypes {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// matrixLayout checks a [rows][cols] matrix of type t and returns its row size and how many
+// rows one chunk holds. name identifies the tensor in errors.
+func (c *Context) matrixLayout(name string, t ggml.Type, rows, cols int) (rowBytes uint64, per int, err error) {
+	if _, ok := matrixTypes[t]; !ok {
+		return 0, 0, fmt.Errorf("vulkan: tensor %s: type %v has no Vulkan kernel (have %v)", name, t, MatrixTypes())
+	}
+	if rows <= 0 || cols <= 0 || cols%t.BlockSize() != 0 {
+		return 0, 0, fmt.Errorf("vulkan: tensor %s: shape [%d][%d] invalid for %v (columns must be a positive multiple of %d)", name, rows, cols, t, t.BlockSize())
+	}
+	rb64, err := ggml.RowBytes(t, int64(cols))
+	if err != nil {
+		return 0, 0, fmt.Errorf("vulkan: tensor %s: %w", name, err)
+	}
+	rowBytes = uint64(rb64)
+	// A chunk's binding is rounded up to whole words, so keep 3 bytes of slack under the limit.
+	per = int((c.chunkBytes() - 3) / rowBytes)
+	if per == 0 {
+		return 0, 0, fmt.Errorf("vulkan: tensor %s: one row is %d bytes, over the %d-byte limit of one chunk (binding range and single allocation)", name, rowBytes, c.chunkBytes())
+	}
+	return rowBytes, per, nil
+}
+
+// MatrixAllocs returns the device allocations UploadMatrix makes for a [rows][cols] matrix of
+// type t, for CheckFit: full chunks, then the last, shorter one.
+func (c *Context) MatrixAllocs(name string, t ggml.Type, rows, cols int) ([]Alloc, error) {
+	rowBytes, per, err := c.matrixLayout(name, t, rows, cols)
+	if err != nil {
+		return nil, err
+	}
+	what := "weight chunk of " + name
+	var out []Alloc
+	if full := rows / per; full > 0 {
+		out = append(out, Alloc{What: what, Bytes: uint64(per) * rowBytes, Count: full})
+	}
+	if rest := rows % per; rest > 0 {
+		out = append(out, Alloc{What: what, Bytes: uint64(rest) * rowBytes, Count: 1})
+	}
+	return out, nil
 }
 
 // UploadMatrix copies a [rows][cols] matrix of type t (ggml row layout, as in a GGUF file) to the
 // device. name identifies the tensor in errors.
 func (c *Context) UploadMatrix(name string, t ggml.Type, rows, cols int, data []byte) (*Matrix, error) {
-	if _, ok := matrixTypes[t]; !ok {
-		return nil, fmt.Errorf("vulkan: tensor %s: type %v has no Vulkan kernel (have f32, f16, q8_0, q4_0)", name, t)
-	}
-	if rows <= 0 || cols <= 0 || cols%t.BlockSize() != 0 {
-		return nil, fmt.Errorf("vulkan: tensor %s: shape [%d][%d] invalid for %v (columns must be a positive multiple of %d)", name, rows, cols, t, t.BlockSize())
-	}
-	rb64, err := ggml.RowBytes(t, int64(cols))
+	rowBytes, per, err := c.matrixLayout(name, t, rows, cols)
 	if err != nil {
-		return nil, fmt.Errorf("vulkan: tensor %s: %w", name, err)
+		return nil, err
 	}
-	rowBytes := uint64(rb64)
 	if want := rowBytes * uint64(rows); uint64(len(data)) != want {
 		return nil, fmt.Errorf("vulkan: tensor %s: %d bytes of data, shape [%d][%d] %v needs %d", name, len(data), rows, cols, t, want)
-	}
-	// A chunk's binding is rounded up to whole words, so keep 3 bytes of slack under the limit.
-	per := int((c.maxBind - 3) / rowBytes)
-	if per == 0 {
-		return nil, fmt.Errorf("vulkan: tensor %s: one row is %d bytes, over the %d-byte binding limit", name, rowBytes, c.maxBind)
 	}
 	m := &Matrix{Type: t, Rows: rows, Cols: cols}
 	for r0 := 0; r0 < rows; r0 += per {
@@ -70,6 +114,15 @@ func (c *Context) UploadMatrix(name string, t ggml.Type, rows, cols int, data []
 
 // Chunks returns how many buffers hold the matrix.
 func (m *Matrix) Chunks() int { return len(m.chunks) }
+
+// Bytes returns the device bytes the matrix's chunks hold.
+func (m *Matrix) Bytes() uint64 {
+	var n uint64
+	for _, ch := range m.chunks {
+		n += ch.buf.size
+	}
+	return n
+}
 
 // Close frees the matrix's device memory.
 func (m *Matrix) Close() {

@@ -22,7 +22,7 @@ func (c *Context) NewHostBuffer(size uint64) (*Buffer, error) {
 	if size == 0 {
 		return nil, fmt.Errorf("vulkan: host buffer of 0 bytes")
 	}
-	b, err := c.newRawBuffer((size+15)&^15, c.memHost,
+	b, err := c.newRawBuffer(allocSize(size), c.memHost,
 		vk.BufferStorage|vk.BufferTransferSrc|vk.BufferTransferDst, true)
 	if err != nil {
 		return nil, err

@@ -95,11 +95,14 @@ func TestDiscard(t *testing.T) {
 	checkClose(t, "doubled", readF32(t, b, 4), []float64{2, 4, 6, 8}, []float64{0})
 }
 
-// TestMatrixType lists the types UploadMatrix takes.
+// TestMatrixType lists the types UploadMatrix takes: the same as the CPU kernels (cpu.Supported).
 func TestMatrixType(t *testing.T) {
 	for typ, want := range map[ggml.Type]bool{
-		ggml.TypeF32: true, ggml.TypeF16: true, ggml.TypeQ8_0: true, ggml.TypeQ4_0: true,
-		ggml.TypeQ4_K: false, ggml.TypeQ6_K: false, ggml.TypeBF16: false,
+		ggml.TypeF32: true, ggml.TypeF16: true, ggml.TypeBF16: true, ggml.TypeQ8_0: true, ggml.TypeQ4_0: true,
+		ggml.TypeQ4_1: true, ggml.TypeQ5_0: true, ggml.TypeQ5_1: true, ggml.TypeQ2_K: true, ggml.TypeQ3_K: true,
+		ggml.TypeQ4_K: true, ggml.TypeQ5_K: true, ggml.TypeQ6_K: true, ggml.TypeIQ4_NL: true, ggml.TypeIQ4_XS: true,
+		// Types the CPU kernels do not multiply either (cpu.Supported): activation formats, ternary, MXFP4.
+		ggml.TypeQ8_1: false, ggml.TypeQ8_K: false, ggml.TypeTQ1_0: false, ggml.TypeTQ2_0: false, ggml.TypeMXFP4: false,
 	} {
 		if got := MatrixType(typ); got != want {
 			t.Errorf("MatrixType(%v) = %v, want %v", typ, got, want)

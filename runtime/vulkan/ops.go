@@ -4,9 +4,11 @@ package vulkan
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/runtime/vulkan/vk"
+	"github.com/sparkrun/sparkrun/shaders"
 )
 
 // This file holds the ops: each checks its operands, then records one dispatch per weight chunk
@@ -35,7 +37,9 @@ func (ch chunk) binding(c *Context) (vk.BufferRange, error) {
 func groupsFor(n int) uint32 { return uint32((n + wgSize - 1) / wgSize) }
 
 // MatVec records y[j][i] = sum_k W[i][k] * x[j][k] for j < n vectors: x is [n][w.Cols] f32 and
-// y is [n][w.Rows] f32. One dispatch per weight chunk; weights dequantize on the fly.
+// y is [n][w.Rows] f32. One dispatch per weight chunk; weights dequantize on the fly. Below
+// matmulMinTokens vectors the matvec kernel runs once per vector (grid z); from there on the
+// matmul kernel computes tiles of matmulTokens vectors, reading each weight once per tile.
 func (r *Recorder) MatVec(w *Matrix, x, y Span, n int) error {
 	if n <= 0 {
 		return fmt.Errorf("vulkan: matvec: %d vectors", n)
@@ -45,14 +49,18 @@ func (r *Recorder) MatVec(w *Matrix, x, y Span, n int) error {
 	if err != nil {
 		return err
 	}
+	kernel, z := "matvec_", n
+	if n >= matmulMinTokens && matmulTypes()[w.Type] {
+		kernel, z = "matmul_", (n+matmulTokens-1)/matmulTokens
+	}
+	per := r.ctx.matvecRowsPerGroup()
 	for _, ch := range w.chunks {
 		wb, err := ch.binding(r.ctx)
 		if err != nil {
 			return err
 		}
-		per := r.ctx.matvecRowsPerGroup()
-		err = r.dispatch("matvec_"+matrixTypes[w.Type], []vk.BufferRange{wb, io[0], io[1]},
-			push(w.Cols, ch.rows, ch.row0, w.Rows), uint32((ch.rows+per-1)/per), uint32(n))
+		err = r.dispatch(kernel+matrixTypes[w.Type], []vk.BufferRange{wb, io[0], io[1]},
+			push(w.Cols, ch.rows, ch.row0, w.Rows, n), uint32((ch.rows+per-1)/per), uint32(z))
 		if err != nil {
 			return err
 		}
@@ -60,14 +68,36 @@ func (r *Recorder) MatVec(w *Matrix, x, y Span, n int) error {
 	return nil
 }
 
-// matvecRowsPerGroup is how many rows one matvec workgroup computes: one per subgroup in the
-// subgroup variant (gl_SubgroupSize equals the reported subgroupSize for SPIR-V 1.3 modules),
-// one in the shared-memory variant.
+// Tile sizes of the matvec and matmul kernels (NR and NT in shaders/matvec.glsl, which must
+// agree). matmulMinTokens was measured on lavapipe: from 3 vectors on, one matmul tile of 4 costs
+// less CPU time than 3 matvec passes.
+const (
+	matvecTileRows = 4 // rows per subgroup (or per invocation without subgroups)
+	matmulTokens   = 4 // vectors per matmul tile
+	// matmulMinTokens is the vector count from which MatVec uses the matmul kernel.
+	matmulMinTokens = 3
+)
+
+// matmulTypes reports which weight types have a matmul kernel (an embedded matmul_<type>
+// module); MatVec runs the others' matvec kernel once per vector.
+var matmulTypes = sync.OnceValue(func() map[ggml.Type]bool {
+	has := map[ggml.Type]bool{}
+	for t, suffix := range matrixTypes {
+		if _, err := shaders.SPIRV("matmul_" + suffix); err == nil {
+			has[t] = true
+		}
+	}
+	return has
+})
+
+// matvecRowsPerGroup is how many rows one matvec or matmul workgroup computes: a tile per
+// subgroup in the subgroup variant (gl_SubgroupSize equals the reported subgroupSize for SPIR-V
+// 1.3 modules), a tile per invocation in the other.
 func (c *Context) matvecRowsPerGroup() int {
 	if c.subgroups {
-		return wgSize / int(c.caps.SubgroupSize)
+		return matvecTileRows * wgSize / int(c.caps.SubgroupSize)
 	}
-	return 1
+	return matvecTileRows * wgSize
 }
 
 // GetRows records out[j] = table[ids[j]] dequantized to f32 for j < n: ids is [n] uint32 and out

@@ -12,6 +12,10 @@ import (
 // ErrNoDevice is returned (wrapped) when no usable Vulkan device exists.
 var ErrNoDevice = errors.New("vulkan: no Vulkan device found")
 
+// ErrNoFit is returned (wrapped) by Context.CheckFit when a model's planned allocations exceed the
+// device's memory, so that callers can fall back to the CPU.
+var ErrNoFit = errors.New("vulkan: not enough device memory")
+
 // ValidationLayer is the Khronos validation layer's name.
 const ValidationLayer = "VK_LAYER_KHRONOS_validation"
 
@@ -30,12 +34,19 @@ type Options struct {
 	NoSubgroup bool
 	// NoF16 reads f16 data as 32-bit words instead of through 16-bit storage.
 	NoF16 bool
+	// NoInt8 reads int8 weights (Q8_0) as 32-bit words instead of through 8-bit storage
+	// (SPARKRUN_VK_NO_INT8), and leaves shaderInt8 and storageBuffer8BitAccess disabled.
+	NoInt8 bool
 	// ForceStaging uploads and downloads through staging buffers even when device memory is
 	// host-visible, so that the discrete-GPU path is exercised on unified-memory devices.
 	ForceStaging bool
 	// MaxBindingBytes, if non-zero and below the device's maxStorageBufferRange, is the largest
 	// range bound to one storage binding; tests lower it to exercise weight splitting.
 	MaxBindingBytes uint64
+	// MaxDeviceBytes, if non-zero and below the size of the device-local heap, is the device
+	// memory that Context.CheckFit allows; tests lower it to exercise the out-of-memory error
+	// without a model larger than the device.
+	MaxDeviceBytes uint64
 	// DebugKernels records a GPU timestamp around every dispatch and writes one line per dispatch
 	// to DebugOut after each submit (SPARKRUN_DEBUG=kernels).
 	DebugKernels bool
@@ -58,6 +69,7 @@ func OptionsFromEnv(device string) (Options, error) {
 		strings.Contains(os.Getenv("VK_INSTANCE_LAYERS"), ValidationLayer)
 	o.NoSubgroup = os.Getenv("SPARKRUN_VK_NO_SUBGROUP") == "1"
 	o.NoF16 = os.Getenv("SPARKRUN_VK_NO_F16") == "1"
+	o.NoInt8 = os.Getenv("SPARKRUN_VK_NO_INT8") == "1"
 	for _, d := range strings.Split(os.Getenv("SPARKRUN_DEBUG"), ",") {
 		if strings.TrimSpace(d) == "kernels" {
 			o.DebugKernels = true

@@ -73,13 +73,18 @@ func TestOptionsFromEnv(t *testing.T) {
 	t.Setenv("VK_INSTANCE_LAYERS", "VK_LAYER_KHRONOS_validation")
 	t.Setenv("SPARKRUN_VK_NO_SUBGROUP", "1")
 	t.Setenv("SPARKRUN_VK_NO_F16", "1")
+	t.Setenv("SPARKRUN_VK_NO_INT8", "1")
 	t.Setenv("SPARKRUN_DEBUG", "sched,kernels")
 	o, err := OptionsFromEnv("vulkan:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Device != "vulkan:1" || len(o.Visible) != 2 || o.Visible[0] != 1 || !o.Validate || !o.NoSubgroup || !o.NoF16 || !o.DebugKernels {
+	if o.Device != "vulkan:1" || len(o.Visible) != 2 || o.Visible[0] != 1 || !o.Validate || !o.NoSubgroup || !o.NoF16 || !o.NoInt8 || !o.DebugKernels {
 		t.Errorf("OptionsFromEnv = %+v", o)
+	}
+	t.Setenv("SPARKRUN_VK_NO_INT8", "0")
+	if o, _ := OptionsFromEnv("auto"); o.NoInt8 {
+		t.Error("SPARKRUN_VK_NO_INT8=0 selected the fallback")
 	}
 	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "x")
 	if _, err := OptionsFromEnv("auto"); err == nil {

@@ -55,17 +55,25 @@ func (k setKey) uses(b vk.Buffer) bool {
 }
 
 // variants lists the embedded modules that may implement kernel name, best first, given the
-// context's subgroup and 16-bit storage choices.
+// context's subgroup, 16-bit storage and 8-bit storage choices (no kernel has both an s16 and an
+// i8 build: f16 and int8 weights are different kernels).
 func (c *Context) variants(name string) []string {
-	var out []string
-	if c.subgroups && c.s16 {
-		out = append(out, name+"_sg_s16")
+	var storage []string // storage-feature suffixes in use
+	if c.s16 {
+		storage = append(storage, "_s16")
 	}
+	if c.i8 {
+		storage = append(storage, "_i8")
+	}
+	var out []string
 	if c.subgroups {
+		for _, st := range storage {
+			out = append(out, name+"_sg"+st)
+		}
 		out = append(out, name+"_sg")
 	}
-	if c.s16 {
-		out = append(out, name+"_s16")
+	for _, st := range storage {
+		out = append(out, name+st)
 	}
 	return append(out, name)
 }
