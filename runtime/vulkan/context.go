@@ -17,8 +17,9 @@ import (
 // the subgroup sizes met in practice (8..64), and within the 128 invocations every device allows.
 const wgSize = 128
 
-// fenceTimeout bounds one wait for the GPU; lavapipe on 2 cores needs seconds for large work.
-const fenceTimeout = 60e9
+// fenceTimeout is the slice in which the host waits for a submission (vk.Device.WaitFence keeps
+// waiting until the work is done: lavapipe on 2 loaded cores needs minutes for large work).
+var fenceTimeout uint64 = 60e9 // a variable so that a test can make every wait time out
 
 // Context is an open Vulkan device with its queue, pipelines and memory bookkeeping. It is not
 // safe for concurrent use except where noted: one goroutine records and submits.

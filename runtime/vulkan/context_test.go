@@ -202,3 +202,12 @@ func TestBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestFenceWaitOutlastsTimeout: with a wait slice of 1 ns every fence wait times out at least
+// once; the wait must go on until the work is done (returning early let callers free memory the
+// device still used, which crashed lavapipe under load), so the results are complete.
+func TestFenceWaitOutlastsTimeout(t *testing.T) {
+	defer func(d uint64) { fenceTimeout = d }(fenceTimeout)
+	fenceTimeout = 1
+	TestOneSubmitManyDispatches(t)
+}

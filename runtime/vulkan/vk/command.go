@@ -177,10 +177,17 @@ func (d Device) CreateFence() (Fence, error) {
 // DestroyFence destroys f.
 func (d Device) DestroyFence(f Fence) { C.sr_DestroyFence(d.h, f.h, nil) }
 
-// WaitFence waits up to timeoutNs for f, then resets it for the next submission.
+// WaitFence waits until f is signalled, in waits of timeoutNs each, then resets it for the next
+// submission. A wait that times out is repeated, not reported: the work is still running (a
+// long prefill on a CPU driver under load takes minutes), and a caller told it failed would free
+// memory the device is still using. A lost device ends the wait with an error.
 func (d Device) WaitFence(f Fence, timeoutNs uint64) error {
 	fs := [1]C.VkFence{f.h}
-	if err := check(C.sr_WaitForFences(d.h, 1, &fs[0], C.VK_TRUE, C.uint64_t(timeoutNs)), "vkWaitForFences"); err != nil {
+	r := C.sr_WaitForFences(d.h, 1, &fs[0], C.VK_TRUE, C.uint64_t(timeoutNs))
+	for r == C.VK_TIMEOUT {
+		r = C.sr_WaitForFences(d.h, 1, &fs[0], C.VK_TRUE, C.uint64_t(timeoutNs))
+	}
+	if err := check(r, "vkWaitForFences"); err != nil {
 		return err
 	}
 	return check(C.sr_ResetFences(d.h, 1, &fs[0]), "vkResetFences")
