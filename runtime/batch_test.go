@@ -194,6 +194,27 @@ func TestBindErrors(t *testing.T) {
 			return ts
 		}
 	}
+	retype := func(name string, typ ggml.Type) func([]gguf.TensorInfo) []gguf.TensorInfo {
+		return func(ts []gguf.TensorInfo) []gguf.TensorInfo {
+			for i := range ts {
+				if ts[i].Name == name {
+					ts[i].Type = typ
+					n, _ := ggml.RowBytes(typ, ts[i].Elements())
+					ts[i].Size = n
+				}
+			}
+			return ts
+		}
+	}
+	// zeroData gives tensor name zero bytes of its (new) size and the others their data.
+	zeroData := func(data func(*gguf.TensorInfo) ([]byte, error), name string) func(*gguf.TensorInfo) ([]byte, error) {
+		return func(t *gguf.TensorInfo) ([]byte, error) {
+			if t.Name == name {
+				return make([]byte, t.Size), nil
+			}
+			return data(t)
+		}
+	}
 	cases := []struct {
 		name string
 		file *gguf.File
@@ -203,6 +224,9 @@ func TestBindErrors(t *testing.T) {
 		{"missing bias", virtualCopy(f, drop("blk.0.attn_k.bias"), nil), "missing tensor blk.0.attn_k.bias"},
 		{"mis-shaped", virtualCopy(f, reshape("blk.0.attn_k.weight", 128, 256), nil), "tensor blk.0.attn_k.weight has shape [128 256], want [256 128]"},
 		{"missing embedding", virtualCopy(f, drop("token_embd.weight"), nil), "token_embd.weight"},
+		// ggml reads TQ2_0, but no kernel multiplies it: refused at load, not at the first pass.
+		{"no kernel", virtualCopy(f, retype("blk.0.attn_k.weight", ggml.TypeTQ2_0), zeroData(dataOf(f), "blk.0.attn_k.weight")),
+			"tensor blk.0.attn_k.weight has type TQ2_0, which sparkrun cannot compute with"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

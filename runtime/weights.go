@@ -72,7 +72,7 @@ func (b *binder) matrix(name string, rows, cols int) *cpu.Matrix {
 	if t == nil {
 		return nil
 	}
-	if !ggml.Supported(t.Type) {
+	if !cpu.Supported(t.Type) { // also refuses types ggml can read but no kernel multiplies (TQ1_0, TQ2_0, MXFP4)
 		b.fail("tensor %s has type %s, which sparkrun cannot compute with", name, t.Type)
 		return nil
 	}

@@ -88,18 +88,15 @@ func (d *deviceFlag) load(f *gguf.File, opts runtime.Options) (engine runtime.En
 			return nil, nil, nil, err
 		}
 	}
-	if vk && d.spec == "auto" {
-		if t := noVulkanKernel(f); t != "" {
-			fmt.Fprintf(d.stderr, "sparkrun: --device auto: %s; running on the CPU (--device vulkan would expand those weights to f32 on the device)\n", t)
-			vk = false
-		}
-	}
-	if !vk {
+	onCPU := func() (runtime.Engine, *runtime.Model, func(), error) {
 		m, err := runtime.Load(f, opts)
 		if err != nil {
 			return nil, nil, nil, modelError{err}
 		}
 		return m, m, m.Close, nil
+	}
+	if !vk {
+		return onCPU()
 	}
 	if _, err := runtime.ConfigFromGGUF(f); err != nil {
 		return nil, nil, nil, modelError{err}
@@ -114,6 +111,10 @@ func (d *deviceFlag) load(f *gguf.File, opts runtime.Options) (engine runtime.En
 	}
 	e, err := vkmodel.Open(f, opts, vo)
 	if err != nil {
+		if d.spec == "auto" && errors.Is(err, vulkan.ErrNoFit) {
+			fmt.Fprintf(d.stderr, "sparkrun: --device auto: %v; running on the CPU\n", err)
+			return onCPU()
+		}
 		if errors.Is(err, vulkan.ErrNoDevice) {
 			return nil, nil, nil, fmt.Errorf("--device %s: %w (--device cpu runs without one)", d.spec, err)
 		}
@@ -126,17 +127,4 @@ func (d *deviceFlag) load(f *gguf.File, opts runtime.Options) (engine runtime.En
 			fmt.Fprintf(d.stderr, "sparkrun: closing the Vulkan device: %v\n", err)
 		}
 	}, nil
-}
-
-// noVulkanKernel names the first weight matrix whose type the Vulkan shaders cannot read
-// directly (the device path would dequantize it to f32, four bytes per weight), or returns "".
-// auto then prefers the CPU, whose kernels read every type as stored.
-func noVulkanKernel(f *gguf.File) string {
-	for i := range f.Tensors {
-		t := &f.Tensors[i]
-		if len(t.Dims) == 2 && !vulkan.MatrixType(t.Type) {
-			return fmt.Sprintf("%s is %s, which has no Vulkan kernel yet", t.Name, t.Type)
-		}
-	}
-	return ""
 }

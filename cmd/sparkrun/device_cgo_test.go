@@ -16,7 +16,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/runtime"
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
@@ -150,26 +149,6 @@ func TestBenchDevice(t *testing.T) {
 	}
 }
 
-// TestNoVulkanKernel: auto keeps a model on the CPU when a weight type has no Vulkan kernel.
-func TestNoVulkanKernel(t *testing.T) {
-	f, _, err := openModel("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if got := noVulkanKernel(f); got != "" {
-		t.Errorf("stories260K (all F32): %q", got)
-	}
-	q4k, err := gguf.Open("../../runtime/testdata/micro-llama.Q4_K.gguf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q4k.Close()
-	if got := noVulkanKernel(q4k); !strings.Contains(got, "is Q4_K, which has no Vulkan kernel") {
-		t.Errorf("micro-llama.Q4_K: %q", got)
-	}
-}
-
 // TestBatchDevice: batch runs on Vulkan (one pass per slot and step, since a device pass serves
 // one sequence) and, greedy, writes the CPU's results.
 func TestBatchDevice(t *testing.T) {
@@ -238,5 +217,16 @@ func TestPressDevice(t *testing.T) {
 		if v[i].Backend != "Vulkan" || v[i].KVCompressedBytes < c[i].KVCompressedBytes || float64(v[i].KVCompressedBytes) > 1.1*float64(c[i].KVCompressedBytes) || v[i].KVCompressedBytes >= v[i].KVBytes {
 			t.Errorf("%s on %s: %d compressed of %d dense bytes; the CPU stores %d", v[i].Test, v[i].Backend, v[i].KVCompressedBytes, v[i].KVBytes, c[i].KVCompressedBytes)
 		}
+	}
+}
+
+// TestDeviceNoFit: a model larger than the device memory allowed is refused before any upload
+// with needed and available bytes (exit 1) under --device vulkan; auto would run it on the CPU.
+func TestDeviceNoFit(t *testing.T) {
+	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
+	t.Setenv("SPARKRUN_VK_MAX_MEMORY", "1") // 1 MiB: stories260K needs more with its activations
+	_, errs, code := sparkrun(t, "run", "", "--device", "vulkan", "-n", "2")
+	if code != exitFailure || !strings.Contains(errs, "does not fit") || !strings.Contains(errs, "bytes") {
+		t.Fatalf("run --device vulkan with 1 MiB: exit %d, stderr %q; want exit 1 saying the model does not fit", code, errs)
 	}
 }

@@ -18,5 +18,6 @@
 // SPARKRUN_VK_NO_SUBGROUP=1 (shared-memory reductions), SPARKRUN_VK_NO_F16=1 (no 16-bit storage:
 // f16 data read as 32-bit words), SPARKRUN_VK_NO_INT8=1 (no 8-bit storage: Q8_0 weights read as
 // 32-bit words instead of int8, and shaderInt8/storageBuffer8BitAccess left disabled),
+// SPARKRUN_VK_MAX_MEMORY=MiB (the device memory a model may take; more is refused up front),
 // SPARKRUN_DEBUG=kernels (GPU time of every dispatch).
 package vulkan

@@ -44,8 +44,9 @@ type Options struct {
 	// range bound to one storage binding; tests lower it to exercise weight splitting.
 	MaxBindingBytes uint64
 	// MaxDeviceBytes, if non-zero and below the size of the device-local heap, is the device
-	// memory that Context.CheckFit allows; tests lower it to exercise the out-of-memory error
-	// without a model larger than the device.
+	// memory that Context.CheckFit allows (SPARKRUN_VK_MAX_MEMORY, in MiB): a user can keep room
+	// for other programs on the GPU, and tests exercise the out-of-memory error without a model
+	// larger than the device.
 	MaxDeviceBytes uint64
 	// DebugKernels records a GPU timestamp around every dispatch and writes one line per dispatch
 	// to DebugOut after each submit (SPARKRUN_DEBUG=kernels).
@@ -70,6 +71,13 @@ func OptionsFromEnv(device string) (Options, error) {
 	o.NoSubgroup = os.Getenv("SPARKRUN_VK_NO_SUBGROUP") == "1"
 	o.NoF16 = os.Getenv("SPARKRUN_VK_NO_F16") == "1"
 	o.NoInt8 = os.Getenv("SPARKRUN_VK_NO_INT8") == "1"
+	if v, ok := os.LookupEnv("SPARKRUN_VK_MAX_MEMORY"); ok {
+		mib, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil || mib == 0 || mib > 1<<40 {
+			return o, fmt.Errorf("vulkan: SPARKRUN_VK_MAX_MEMORY=%q: want a positive number of MiB", v)
+		}
+		o.MaxDeviceBytes = mib << 20
+	}
 	for _, d := range strings.Split(os.Getenv("SPARKRUN_DEBUG"), ",") {
 		if strings.TrimSpace(d) == "kernels" {
 			o.DebugKernels = true

@@ -3,6 +3,7 @@ package vulkan
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -75,17 +76,25 @@ func TestOptionsFromEnv(t *testing.T) {
 	t.Setenv("SPARKRUN_VK_NO_F16", "1")
 	t.Setenv("SPARKRUN_VK_NO_INT8", "1")
 	t.Setenv("SPARKRUN_DEBUG", "sched,kernels")
+	t.Setenv("SPARKRUN_VK_MAX_MEMORY", "512")
 	o, err := OptionsFromEnv("vulkan:1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Device != "vulkan:1" || len(o.Visible) != 2 || o.Visible[0] != 1 || !o.Validate || !o.NoSubgroup || !o.NoF16 || !o.NoInt8 || !o.DebugKernels {
+	if o.Device != "vulkan:1" || len(o.Visible) != 2 || o.Visible[0] != 1 || !o.Validate || !o.NoSubgroup || !o.NoF16 || !o.NoInt8 || !o.DebugKernels || o.MaxDeviceBytes != 512<<20 {
 		t.Errorf("OptionsFromEnv = %+v", o)
 	}
 	t.Setenv("SPARKRUN_VK_NO_INT8", "0")
 	if o, _ := OptionsFromEnv("auto"); o.NoInt8 {
 		t.Error("SPARKRUN_VK_NO_INT8=0 selected the fallback")
 	}
+	for _, bad := range []string{"0", "-1", "1.5G", "x"} {
+		t.Setenv("SPARKRUN_VK_MAX_MEMORY", bad)
+		if _, err := OptionsFromEnv("auto"); err == nil || !strings.Contains(err.Error(), "SPARKRUN_VK_MAX_MEMORY") {
+			t.Errorf("SPARKRUN_VK_MAX_MEMORY=%s: error %v", bad, err)
+		}
+	}
+	t.Setenv("SPARKRUN_VK_MAX_MEMORY", "512")
 	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "x")
 	if _, err := OptionsFromEnv("auto"); err == nil {
 		t.Error("bad SPARKRUN_VK_VISIBLE_DEVICES accepted")
