@@ -54,7 +54,7 @@ func NewSampler(o SamplerOptions) *Sampler {
 func (s *Sampler) Sample(logits []float32, history []int32) int32 {
 	logits = s.penalize(logits, history)
 	if s.o.Temperature <= 0 {
-		return argmax(logits)
+		return Argmax(logits)
 	}
 	c := s.cand[:0]
 	for i, l := range logits {
@@ -142,8 +142,8 @@ func normalize(c []candidate, temp float32) {
 	}
 }
 
-// argmax returns the index of the largest value, the lowest index on ties.
-func argmax(x []float32) int32 {
+// Argmax returns the index of the largest value, the lowest index on ties: the greedy choice.
+func Argmax(x []float32) int32 {
 	best := 0
 	for i, v := range x {
 		if v > x[best] {

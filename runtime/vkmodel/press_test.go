@@ -26,17 +26,6 @@ import (
 //     greedy tokens must match exactly in every case anyway.
 var pressTol = map[runtime.KVType]float64{runtime.KVF32: 1e-3, runtime.KVF16: 0.1}
 
-// argmax returns the index of the largest logit.
-func argmax(x []float32) int32 {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return int32(best)
-}
-
 // TestPressGreedyMatchesCPU prefills a prompt (the model's own greedy text, long enough for
 // SnapKV's 64-token window) with a press cache on the device and on the CPU (runtime's
 // PressCache, the reference), then decodes 24 greedy tokens: every step's logits must agree
@@ -104,8 +93,8 @@ func TestPressGreedyMatchesCPU(t *testing.T) {
 					t.Fatalf("step %d logit %d: |vulkan - cpu| %.3g > %.3g", step, at, d, pressTol[c.kv])
 				}
 				worst = max(worst, d)
-				next := argmax(cpu.Logits())
-				if got := argmax(dev.Logits()); got != next {
+				next := runtime.Argmax(cpu.Logits())
+				if got := runtime.Argmax(dev.Logits()); got != next {
 					t.Fatalf("step %d: vulkan's greedy token %d, cpu's %d", step, got, next)
 				}
 				for _, s := range []*runtime.Session{cpu, dev} {
