@@ -8,8 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/sparkrun/sparkrun/ggml"
 )
@@ -383,4 +386,63 @@ func TestReaderAtEOF(t *testing.T) {
 	if err != nil || !bytes.Equal(d, tensorBytes(last.Name, last.Size)) {
 		t.Fatalf("TensorData(%q) = %d bytes, %v", last.Name, len(d), err)
 	}
+}
+
+// TestLoadMatchesOpen: Load gives the same tensors, byte for byte, as Open; on Linux they are
+// copied out of the file mapping (so Close frees the copy), elsewhere Load is Open.
+func TestLoadMatchesOpen(t *testing.T) {
+	path := filepath.Join("testdata", "micro-llama.Q4_K.gguf")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runtime.GOOS == "linux" && mappingOf(t, &b.mapped[0]) == mappingOf(t, &a.mapped[0]) {
+		t.Errorf("Load kept the file mapping on Linux: %s", mappingOf(t, &b.mapped[0]))
+	}
+	for i := range a.Tensors {
+		da, err1 := a.TensorData(&a.Tensors[i])
+		db, err2 := b.TensorData(&b.Tensors[i])
+		if err1 != nil || err2 != nil || !bytes.Equal(da, db) {
+			t.Fatalf("tensor %s differs after Load (%v, %v)", a.Tensors[i].Name, err1, err2)
+		}
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(filepath.Join("testdata", "no-such.gguf")); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}
+
+// mappingOf returns what /proc/self/maps says backs the address of p: a file path, or "" for
+// anonymous memory.
+func mappingOf(t *testing.T, p *byte) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := uint64(uintptr(unsafe.Pointer(p)))
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		lo, hi, _ := strings.Cut(f[0], "-")
+		l, err1 := strconv.ParseUint(lo, 16, 64)
+		h, err2 := strconv.ParseUint(hi, 16, 64)
+		if err1 == nil && err2 == nil && l <= addr && addr < h {
+			if len(f) >= 6 {
+				return f[5]
+			}
+			return ""
+		}
+	}
+	t.Fatalf("address %#x is in no mapping", addr)
+	return ""
 }

@@ -125,7 +125,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if len(pos) == 1 {
 			path = pos[0]
 		}
-		if f, name, err = openModel(path); err != nil {
+		if f, name, err = openModel(path, !lf.mmap); err != nil {
 			return err
 		}
 		defer f.Close()

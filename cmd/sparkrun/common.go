@@ -20,6 +20,7 @@ type loadFlags struct {
 	kvType  string
 	press   *pressFlags
 	device  *deviceFlag // nil: the CPU runtime (commands without --device)
+	mmap    bool        // map the file instead of copying it into memory (see openModel)
 }
 
 // addLoadFlags adds the model flags and the KV press flags.
@@ -36,6 +37,7 @@ func addModelFlags(fs *flag.FlagSet) *loadFlags {
 	fs.IntVar(&l.threads, "threads", 0, "CPU threads (0: the number of physical cores)")
 	fs.IntVar(&l.ctx, "ctx", 0, fmt.Sprintf("context size in tokens (0: the model's, at most %d)", runtime.DefaultContext))
 	fs.StringVar(&l.kvType, "kv-type", "f16", "KV cache element type: f16 or f32")
+	fs.BoolVar(&l.mmap, "mmap", false, "map the model file instead of copying it into memory: less memory, slower token generation (4 KiB pages)")
 	return l
 }
 
@@ -83,7 +85,7 @@ func (l *loadFlags) load(path string, needTokenizer bool) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, name, err := openModel(path)
+	f, name, err := openModel(path, !l.mmap)
 	if err != nil {
 		return nil, err
 	}

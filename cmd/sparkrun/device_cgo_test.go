@@ -24,7 +24,7 @@ import (
 // validation layer on) and checks that it runs on the device and gives the CPU's greedy tokens.
 func TestDeviceLoadVulkan(t *testing.T) {
 	t.Setenv("SPARKRUN_VK_VALIDATE", "1")
-	f, _, err := openModel("")
+	f, _, err := openModel("", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestDeviceLoadVulkan(t *testing.T) {
 // that says there is no device, and auto runs on the CPU, saying so.
 func TestDeviceNoVulkan(t *testing.T) {
 	t.Setenv("SPARKRUN_VK_VISIBLE_DEVICES", "")
-	f, _, err := openModel("")
+	f, _, err := openModel("", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,7 +66,7 @@ func TestDeviceChoice(t *testing.T) {
 
 // TestDeviceNilFlag: a command without --device loads on the CPU runtime, saying nothing.
 func TestDeviceNilFlag(t *testing.T) {
-	f, _, err := openModel("")
+	f, _, err := openModel("", false)
 	if err != nil {
 		t.Fatal(err)
 	}

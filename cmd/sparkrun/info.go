@@ -62,7 +62,7 @@ func runInfo(args []string, stdout, stderr io.Writer) error {
 	if len(pos) == 1 {
 		path = pos[0]
 	}
-	f, name, err := openModel(path)
+	f, name, err := openModel(path, false)
 	if err != nil {
 		return err
 	}

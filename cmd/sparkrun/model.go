@@ -11,8 +11,10 @@ import (
 )
 
 // openModel opens a .gguf file, a Hugging Face safetensors folder, or, for an empty path, the
-// embedded default model. The returned name is for messages.
-func openModel(path string) (*gguf.File, string, error) {
+// embedded default model. The returned name is for messages. With inMemory, a .gguf file is
+// copied into huge-page-backed memory (gguf.Load: faster token generation) instead of mapped;
+// commands that only read metadata or a few tensors pass false.
+func openModel(path string, inMemory bool) (*gguf.File, string, error) {
 	if path == "" {
 		f, err := defaultmodel.Open()
 		if err != nil {
@@ -27,6 +29,8 @@ func openModel(path string) (*gguf.File, string, error) {
 	var f *gguf.File
 	if st.IsDir() {
 		f, err = hf.Open(path)
+	} else if inMemory {
+		f, err = gguf.Load(path)
 	} else {
 		f, err = gguf.Open(path)
 	}

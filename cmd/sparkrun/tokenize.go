@@ -27,7 +27,7 @@ func runTokenize(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	f, _, err := openModel(path)
+	f, _, err := openModel(path, false)
 	if err != nil {
 		return err
 	}
