@@ -23,6 +23,11 @@ type pressEvalRow struct {
 	KeyRatio float64 `json:"key_ratio"`
 	// DeltaNLL is the mean NLL of the teacher-forced tokens minus the full cache's (nats).
 	DeltaNLL float64 `json:"delta_nll"`
+	// ChunkDeltaNLL is DeltaNLL chunk by chunk, and DeltaNLLSE the standard error of their mean
+	// (0 for one chunk): chunks are independent texts, so two presses whose ΔNLL differ by less
+	// than a few standard errors of their paired per-chunk differences are not ranked by the text.
+	ChunkDeltaNLL []float64 `json:"chunk_delta_nll"`
+	DeltaNLLSE    float64   `json:"delta_nll_se"`
 	// KL is the mean KL(p_full ‖ p_press) of the next-token distributions (nats).
 	KL float64 `json:"kl"`
 	// AttnErr is, per layer, ‖o_press − o_full‖ / ‖o_full‖ of the layer's attention output over
@@ -171,7 +176,7 @@ func runPressEval(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		rep.Rows = append(rep.Rows, compareRuns(cfg, full, r))
+		rep.Rows = append(rep.Rows, compareRuns(cfg, full, r, C))
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -248,10 +253,16 @@ func (ev *pressEvaluator) runChunk(cfg *runtime.PressConfig, ids []int32, r *eva
 	return nil
 }
 
-// compareRuns is the table row of press run r against the full-cache run full.
-func compareRuns(cfg *runtime.PressConfig, full, r *evalRun) pressEvalRow {
+// compareRuns is the table row of press run r against the full-cache run full, both over the
+// same chunks.
+func compareRuns(cfg *runtime.PressConfig, full, r *evalRun, chunks int) pressEvalRow {
 	row := pressEvalRow{Press: cfg.Name, Recovery: cfg.Opts.Recovery, KeyRatio: cfg.Opts.KeyRatio,
 		DeltaNLL: mean(r.nll) - mean(full.nll), PromptDense: r.promptDense, PromptStored: r.promptStored}
+	M := len(full.nll) / chunks
+	for c := range chunks {
+		row.ChunkDeltaNLL = append(row.ChunkDeltaNLL, mean(r.nll[c*M:(c+1)*M])-mean(full.nll[c*M:(c+1)*M]))
+	}
+	row.DeltaNLLSE = stdErr(row.ChunkDeltaNLL)
 	V := len(full.logits) / len(full.nll)
 	for i := range full.nll {
 		row.KL += klDiv(full.logits[i*V:(i+1)*V], r.logits[i*V:(i+1)*V])
@@ -300,6 +311,21 @@ func logSoftmaxAll(x []float32) []float64 {
 	return out
 }
 
+// stdErr returns the standard error of the mean of xs (sample standard deviation over
+// sqrt(n)); 0 for fewer than two values.
+func stdErr(xs []float64) float64 {
+	n := float64(len(xs))
+	if n < 2 {
+		return 0
+	}
+	m := mean(xs)
+	var ss float64
+	for _, x := range xs {
+		ss += (x - m) * (x - m)
+	}
+	return math.Sqrt(ss / (n - 1) / n)
+}
+
 func mean(xs []float64) float64 {
 	var s float64
 	for _, x := range xs {
@@ -311,13 +337,13 @@ func mean(xs []float64) float64 {
 func printPressEval(w io.Writer, r *pressEvalReport) {
 	fmt.Fprintf(w, "%s: %d chunk(s) of the text, each prefill %d tokens, then %d teacher-forced; full-cache NLL %.4f nats/token\n\n",
 		r.Model, r.Chunks, r.Prefill, r.Continue, r.FullNLL)
-	fmt.Fprintf(w, "%-22s %5s %10s %9s %10s %10s %8s\n", "press", "λ", "ΔNLL", "KL", "attn err", "(max)", "KV/dense")
+	fmt.Fprintf(w, "%-22s %5s %10s %7s %9s %10s %10s %8s\n", "press", "λ", "ΔNLL", "±se", "KL", "attn err", "(max)", "KV/dense")
 	for _, row := range r.Rows {
 		lambda := "-" // λ does not apply to token presses
 		if channelPress(row.Press) {
 			lambda = fmt.Sprintf("%.2f", row.KeyRatio)
 		}
-		fmt.Fprintf(w, "%-22s %5s %+10.4f %9.5f %10.4f %10.4f %8.3f\n", row.Press+recoverySuffix(row.Recovery), lambda, row.DeltaNLL, row.KL,
+		fmt.Fprintf(w, "%-22s %5s %+10.4f %7.4f %9.5f %10.4f %10.4f %8.3f\n", row.Press+recoverySuffix(row.Recovery), lambda, row.DeltaNLL, row.DeltaNLLSE, row.KL,
 			mean(row.AttnErr), slices.Max(row.AttnErr), float64(row.PromptStored)/float64(row.PromptDense))
 	}
 	fmt.Fprintf(w, "\nper-layer attention-output error (relative L2 vs the full cache, layer 0 first):\n")
@@ -332,7 +358,7 @@ func printPressEval(w io.Writer, r *pressEvalReport) {
 		}
 		fmt.Fprintf(w, "%-28s %s\n", name+":", strings.Join(es, " "))
 	}
-	fmt.Fprintf(w, "\nKV/dense: the prompt's K+V bytes with the press over dense (spec 3.6 accounting).\n")
+	fmt.Fprintf(w, "\n±se: standard error of ΔNLL over the chunks (0 for one chunk). KV/dense: the prompt's K+V bytes\nwith the press over dense (spec 3.6 accounting).\n")
 }
 
 // channelPress reports whether a press prunes key channels (SparK, ThinK and their

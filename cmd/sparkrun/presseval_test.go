@@ -11,8 +11,9 @@ import (
 // own samples) with SparK-avg, SparK-zero and ThinK at λ = 0, 0.5, 0.8 and checks what must hold
 // whatever the model: λ = 0 changes nothing (ΔNLL, KL and every layer's attention error exactly
 // 0, spec 6.6); λ > 0 changes the attention; the prompt bytes follow spec 3.6, summed over the
-// chunks. The table is logged: the expected ordering (SparK-avg < SparK-zero < ThinK) is a
-// property of the model measured over many chunks (the note has the 18-chunk table), not of two.
+// chunks; the per-chunk ΔNLL and their standard error are consistent with the pooled figure. The
+// table is logged: the expected ordering (SparK-avg < SparK-zero < ThinK) is a property
+// of the model measured over many chunks (the note has the 18-chunk table), not of two.
 func TestPressEval(t *testing.T) {
 	out := mustRun(t, "presseval", "testdata/stories20.txt", "--kv-type", "f16", "--prefill", "383", "--chunks", "2",
 		"--press", "spark,spark:zero,think", "--key-ratio", "0,0.5,0.8", "--json")
@@ -34,11 +35,18 @@ func TestPressEval(t *testing.T) {
 		if len(r.AttnErr) != nLayer {
 			t.Fatalf("%s λ=%v: %d layers of attention error, want %d", name, r.KeyRatio, len(r.AttnErr), nLayer)
 		}
+		// The pooled ΔNLL is the mean of the per-chunk ones (equal chunk lengths), and the
+		// standard error is that of two values: |a−b|/2.
+		if c := r.ChunkDeltaNLL; len(c) != rep.Chunks {
+			t.Errorf("%s λ=%v: %d per-chunk ΔNLL, want %d", name, r.KeyRatio, len(c), rep.Chunks)
+		} else if m, se := (c[0]+c[1])/2, math.Abs(c[0]-c[1])/2; math.Abs(m-r.DeltaNLL) > 1e-12 || math.Abs(se-r.DeltaNLLSE) > 1e-12 {
+			t.Errorf("%s λ=%v: per-chunk ΔNLL %v give mean %v ± %v, report says %v ± %v", name, r.KeyRatio, c, m, se, r.DeltaNLL, r.DeltaNLLSE)
+		}
 		if want := nLayer * T * 2 * nKV * D * size * rep.Chunks; r.PromptDense != want {
 			t.Errorf("%s λ=%v: dense prompt bytes %d, want %d", name, r.KeyRatio, r.PromptDense, want)
 		}
 		if r.KeyRatio == 0 {
-			if r.DeltaNLL != 0 || r.KL != 0 || r.PromptStored != r.PromptDense {
+			if r.DeltaNLL != 0 || r.DeltaNLLSE != 0 || r.KL != 0 || r.PromptStored != r.PromptDense {
 				t.Errorf("%s λ=0: ΔNLL %v KL %v stored %d of %d, want an unchanged cache", name, r.DeltaNLL, r.KL, r.PromptStored, r.PromptDense)
 			}
 			for l, e := range r.AttnErr {
