@@ -7,47 +7,91 @@ import (
 	"github.com/sparkrun/sparkrun/runtime/cpu"
 )
 
-// DenseTail holds a layer's tokens added after prefill, stored dense: decoding never compresses
-// (spec 2.2, 3.8). Capacity grows by doubling; Truncate rolls back to an earlier length.
+// DenseTail holds a layer's tokens added after prefill, stored dense in the cache's number type
+// (F32 in K and V; F16 and BF16 as 16-bit patterns in K16 and V16, so an f16 tail takes what an
+// f16 dense cache takes): decoding never compresses (spec 2.2, 3.8). Capacity grows by doubling;
+// Truncate rolls back to an earlier length.
 type DenseTail struct {
 	NKVHeads, HeadDim int
+	DType             DType
 	// Len is the number of tokens stored.
 	Len int
-	// K and V hold the tokens with room for Cap() per KV head.
-	K, V []float32 // [n_kv_heads][cap][head_dim]
+	// K and V (F32) or K16 and V16 (F16, BF16) hold the tokens with room for Cap() per KV head.
+	K, V     []float32 // [n_kv_heads][cap][head_dim]
+	K16, V16 []uint16  // [n_kv_heads][cap][head_dim]
 }
 
-// NewDenseTail returns an empty tail with room for capacity tokens.
-func NewDenseTail(nKVHeads, headDim, capacity int) *DenseTail {
-	n := nKVHeads * max(capacity, 1) * headDim
-	return &DenseTail{NKVHeads: nKVHeads, HeadDim: headDim, K: make([]float32, n), V: make([]float32, n)}
+// NewDenseTail returns an empty tail of number type dt with room for capacity tokens.
+func NewDenseTail(dt DType, nKVHeads, headDim, capacity int) *DenseTail {
+	d := &DenseTail{NKVHeads: nKVHeads, HeadDim: headDim, DType: dt}
+	d.alloc(max(capacity, 1))
+	return d
+}
+
+// alloc gives the tail fresh storage for capacity tokens per KV head.
+func (d *DenseTail) alloc(capacity int) {
+	n := d.NKVHeads * capacity * d.HeadDim
+	if d.DType == F32 {
+		d.K, d.V = make([]float32, n), make([]float32, n)
+	} else {
+		d.K16, d.V16 = make([]uint16, n), make([]uint16, n)
+	}
 }
 
 // Cap returns the number of tokens per KV head the tail holds before it must grow.
-func (d *DenseTail) Cap() int { return len(d.K) / (d.NKVHeads * d.HeadDim) }
+func (d *DenseTail) Cap() int {
+	n := d.NKVHeads * d.HeadDim
+	if n == 0 {
+		return 0
+	}
+	if d.DType == F32 {
+		return len(d.K) / n
+	}
+	return len(d.K16) / n
+}
 
-// Append adds one token's key and value for every KV head.
+// Bytes returns the memory the tail's storage holds, capacity included.
+func (d *DenseTail) Bytes() int { return 4*(len(d.K)+len(d.V)) + 2*(len(d.K16)+len(d.V16)) }
+
+// Append adds one token's key and value for every KV head, rounded to the tail's type.
 func (d *DenseTail) Append(k, v []float32) error { // k, v: [n_kv_heads][head_dim]
 	D := d.HeadDim
 	if n := d.NKVHeads * D; len(k) != n || len(v) != n {
 		return fmt.Errorf("press: dense tail append: len(k)=%d len(v)=%d, want n_kv_heads×head_dim = %d", len(k), len(v), n)
 	}
 	if d.Len == d.Cap() {
-		old, newCap := d.Cap(), 2*d.Cap()
-		nk, nv := make([]float32, d.NKVHeads*newCap*D), make([]float32, d.NKVHeads*newCap*D)
+		old := *d
+		d.alloc(max(2*old.Cap(), 1))
 		for i := range d.NKVHeads {
-			copy(nk[i*newCap*D:], d.K[i*old*D:(i*old+d.Len)*D])
-			copy(nv[i*newCap*D:], d.V[i*old*D:(i*old+d.Len)*D])
+			d.place(i, 0, &old, i, d.Len)
 		}
-		d.K, d.V = nk, nv
 	}
 	c := d.Cap()
 	for i := range d.NKVHeads {
-		copy(d.K[(i*c+d.Len)*D:(i*c+d.Len+1)*D], k[i*D:(i+1)*D])
-		copy(d.V[(i*c+d.Len)*D:(i*c+d.Len+1)*D], v[i*D:(i+1)*D])
+		at := (i*c + d.Len) * D
+		if d.DType == F32 {
+			copy(d.K[at:at+D], k[i*D:(i+1)*D])
+			copy(d.V[at:at+D], v[i*D:(i+1)*D])
+			continue
+		}
+		for j := range D {
+			d.K16[at+j], d.V16[at+j] = d.DType.toBits(k[i*D+j]), d.DType.toBits(v[i*D+j])
+		}
 	}
 	d.Len++
 	return nil
+}
+
+// place copies n tokens of src's KV head si to d's KV head i from token t0 (same type).
+func (d *DenseTail) place(i, t0 int, src *DenseTail, si, n int) {
+	D, c, sc := d.HeadDim, d.Cap(), src.Cap()
+	if d.DType == F32 {
+		copy(d.K[(i*c+t0)*D:], src.K[si*sc*D:(si*sc+n)*D])
+		copy(d.V[(i*c+t0)*D:], src.V[si*sc*D:(si*sc+n)*D])
+		return
+	}
+	copy(d.K16[(i*c+t0)*D:], src.K16[si*sc*D:(si*sc+n)*D])
+	copy(d.V16[(i*c+t0)*D:], src.V16[si*sc*D:(si*sc+n)*D])
 }
 
 // Truncate drops the tokens after the first n (cache rollback to a mark, spec 2.9).
@@ -57,6 +101,41 @@ func (d *DenseTail) Truncate(n int) error {
 	}
 	d.Len = n
 	return nil
+}
+
+// Head returns a view of KV head i's first n tokens as a one-KV-head tail (sharing storage).
+func (d *DenseTail) Head(i, n int) DenseTail {
+	c, D := d.Cap(), d.HeadDim
+	h := DenseTail{NKVHeads: 1, HeadDim: D, DType: d.DType, Len: n}
+	if d.DType == F32 {
+		h.K, h.V = d.K[i*c*D:(i+1)*c*D], d.V[i*c*D:(i+1)*c*D]
+	} else {
+		h.K16, h.V16 = d.K16[i*c*D:(i+1)*c*D], d.V16[i*c*D:(i+1)*c*D]
+	}
+	return h
+}
+
+// Floats returns KV head i's stored keys and values as float32s ([Len][head_dim] each, copies).
+func (d *DenseTail) Floats(i int) (k, v []float32) {
+	c, D, n := d.Cap(), d.HeadDim, d.Len*d.HeadDim
+	if d.DType == F32 {
+		return append([]float32(nil), d.K[i*c*D:][:n]...), append([]float32(nil), d.V[i*c*D:][:n]...)
+	}
+	k, v = make([]float32, n), make([]float32, n)
+	for j := range n {
+		k[j], v[j] = d.DType.fromBits(d.K16[i*c*D+j]), d.DType.fromBits(d.V16[i*c*D+j])
+	}
+	return k, v
+}
+
+// valid reports whether the tail's fields agree: its type, storage of its type with K and V of
+// one size, and Len within the capacity.
+func (d *DenseTail) valid() bool {
+	ok := d.DType.valid() && d.Len >= 0 && d.Len <= d.Cap()
+	if d.DType == F32 {
+		return ok && len(d.K) == len(d.V) && d.K16 == nil && d.V16 == nil
+	}
+	return ok && len(d.K16) == len(d.V16) && d.K == nil && d.V == nil
 }
 
 // Scratch holds the decode kernel's buffers so that Attend does not allocate per step. The zero
@@ -92,7 +171,7 @@ func (c *CompressedLayer) Attend(out, q []float32, nHeads int, tail *DenseTail, 
 	}
 	tailLen := 0
 	if tail != nil {
-		if tail.NKVHeads != nKV || tail.HeadDim != D || len(tail.V) != len(tail.K) || tail.Len < 0 || tail.Len > tail.Cap() {
+		if tail.NKVHeads != nKV || tail.HeadDim != D || !tail.valid() {
 			return fmt.Errorf("press: attend: tail is %d KV heads × head_dim %d with %d/%d tokens, layer %d × %d", tail.NKVHeads, tail.HeadDim, tail.Len, tail.Cap(), nKV, D)
 		}
 		tailLen = tail.Len
@@ -116,14 +195,28 @@ func (c *CompressedLayer) Attend(out, q []float32, nHeads int, tail *DenseTail, 
 			s.qa.Start(s.q4, D, scale)
 			c.headOp(i, s, nil)
 			if tailLen > 0 {
-				base := i * tail.Cap() * D
-				cpu.AttendRows(&s.qa, tail.K[base:base+tailLen*D], tail.V[base:base+tailLen*D])
+				s.attendTail(tail, i)
 			}
 			s.qa.Finish(s.o4)
 			copy(out[(i*G+g0)*D:(i*G+g0+hs)*D], s.o4)
 		}
 	}
 	return nil
+}
+
+// attendTail adds KV head i's tail tokens to the attention s.qa: F32 and F16 numbers go to the
+// kernel as stored, BF16 ones (no runtime KV type) widened to float32 first.
+func (s *Scratch) attendTail(tail *DenseTail, i int) {
+	c, D, n := tail.Cap(), tail.HeadDim, tail.Len*tail.HeadDim
+	switch tail.DType {
+	case F32:
+		cpu.AttendRows(&s.qa, tail.K[i*c*D:][:n], tail.V[i*c*D:][:n])
+	case F16:
+		cpu.AttendRows(&s.qa, tail.K16[i*c*D:][:n], tail.V16[i*c*D:][:n])
+	default:
+		k, v := tail.Floats(i)
+		cpu.AttendRows(&s.qa, k, v)
+	}
 }
 
 // grow returns b resized to n elements, reallocated only when its capacity is short.

@@ -44,7 +44,7 @@ func TestAttendMatchesReference(t *testing.T) {
 			res := mustCompress(t, cfg.name, cfg.opts, in)
 			for _, tailLen := range []int{0, 5, 70} {
 				t.Run(fmt.Sprintf("%v/%s%d/tail%d", sh, cfg.name, ci, tailLen), func(t *testing.T) {
-					tail := NewDenseTail(sh.Hkv, sh.D, 2)
+					tail := NewDenseTail(res.Layer.DType, sh.Hkv, sh.D, 2)
 					rng := rand.New(rand.NewPCG(uint64(tailLen), 3))
 					for range tailLen {
 						k, v := make([]float32, sh.Hkv*sh.D), make([]float32, sh.Hkv*sh.D)
@@ -72,13 +72,19 @@ func TestAttendMatchesReference(t *testing.T) {
 	}
 }
 
-// TestDenseTailRollback checks growth and Truncate: after appending and rolling back, attention
-// equals (bit for bit) attention with only the kept tail.
+// TestDenseTailRollback checks growth and Truncate in every number type: after appending and
+// rolling back, attention equals (bit for bit) attention with only the kept tail.
 func TestDenseTailRollback(t *testing.T) {
+	for _, dt := range []DType{F32, F16, BF16} {
+		t.Run(dt.String(), func(t *testing.T) { testDenseTailRollback(t, dt) })
+	}
+}
+
+func testDenseTailRollback(t *testing.T, dt DType) {
 	in := randInput(5, 4, 2, 100, 16, 64)
 	res := mustCompress(t, "snap_spark", Options{KeyRatio: 0.5, Budget: 70}, in)
 	q := randQueries(1, 4, 16)
-	short, long := NewDenseTail(2, 16, 1), NewDenseTail(2, 16, 1)
+	short, long := NewDenseTail(dt, 2, 16, 1), NewDenseTail(dt, 2, 16, 1)
 	for n := range 9 {
 		k, v := randQueries(uint64(100+n), 2, 16), randQueries(uint64(200+n), 2, 16)
 		if n < 3 {
@@ -127,7 +133,7 @@ func TestAttendRejectsBadArguments(t *testing.T) {
 	}{
 		{"q too short", L.Attend(out, make([]float32, 10), 4, nil, nil)},
 		{"heads not a multiple", L.Attend(make([]float32, 3*16), make([]float32, 3*16), 3, nil, nil)},
-		{"tail shape", L.Attend(out, make([]float32, 4*16), 4, NewDenseTail(3, 16, 1), nil)},
+		{"tail shape", L.Attend(out, make([]float32, 4*16), 4, NewDenseTail(F32, 3, 16, 1), nil)},
 		{"empty", (&CompressedLayer{NKVHeads: 2, HeadDim: 16, Keys: &DenseKeys{}}).Attend(out, make([]float32, 4*16), 4, nil, nil)},
 		{"head dim over the kernels'", (&CompressedLayer{NKVHeads: 1, NTokens: 1, HeadDim: 520, Keys: &DenseKeys{K: make([]float32, 520)}, V: make([]float32, 520)}).Attend(make([]float32, 520), make([]float32, 520), 1, nil, nil)},
 		{"f16 layer holding float32 values", (&CompressedLayer{NKVHeads: 1, NTokens: 1, HeadDim: 16, DType: F16, Keys: &DenseKeys{K16: make([]uint16, 16)}, V: make([]float32, 16)}).Attend(make([]float32, 16), make([]float32, 16), 1, nil, nil)},

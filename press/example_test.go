@@ -34,7 +34,7 @@ func Example() {
 	fmt.Printf("kept %d of %d tokens per KV head, %d bytes (%.3f of the same tokens dense)\n",
 		L.NTokens, T, L.Bytes(), float64(L.Bytes())/float64(L.DenseBytes()))
 
-	tail := press.NewDenseTail(Hkv, D, 16)
+	tail := press.NewDenseTail(press.F32, Hkv, D, 16)
 	var scratch press.Scratch
 	out := make([]float32, H*D)
 	for step := range 3 {

@@ -76,10 +76,9 @@ func withTail(c *CompressedLayer, tail *DenseTail) LayerKV {
 	out := LayerKV{NKVHeads: c.NKVHeads, T: n + tl, HeadDim: D,
 		K: make([]float32, 0, c.NKVHeads*(n+tl)*D), V: make([]float32, 0, c.NKVHeads*(n+tl)*D)}
 	for i := range c.NKVHeads {
-		out.K = append(out.K, kv.K[i*n*D:(i+1)*n*D]...)
-		out.K = append(out.K, tail.K[i*tail.Cap()*D:(i*tail.Cap()+tl)*D]...)
-		out.V = append(out.V, kv.V[i*n*D:(i+1)*n*D]...)
-		out.V = append(out.V, tail.V[i*tail.Cap()*D:(i*tail.Cap()+tl)*D]...)
+		tk, tv := tail.Floats(i)
+		out.K = append(append(out.K, kv.K[i*n*D:(i+1)*n*D]...), tk...)
+		out.V = append(append(out.V, kv.V[i*n*D:(i+1)*n*D]...), tv...)
 	}
 	return out
 }

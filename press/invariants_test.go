@@ -31,7 +31,7 @@ func TestNoOpSettingsAreIdentity(t *testing.T) {
 		{"snap_think", Options{Budget: T}},
 		{"pyramid_spark", Options{}},
 	}
-	tail := NewDenseTail(2, 32, 4)
+	tail := NewDenseTail(F32, 2, 32, 4)
 	for n := range 3 {
 		if err := tail.Append(randQueries(uint64(50+n), 2, 32), randQueries(uint64(60+n), 2, 32)); err != nil {
 			t.Fatal(err)

@@ -147,7 +147,6 @@ type PressCache struct {
 	run1                        []int           // batch indices of one sequence
 	pa                          promptAttention // prompt chunks of dense sequences, as in the dense cache
 	scratch                     sync.Pool       // *press.Scratch, one per concurrent attend range
-	rk, rv                      []float32       // [n_kv_head*head_dim] a tail token rounded to the KV type
 	observed                    bool            // the press needs the prefill attention's column sums
 	expected                    bool            // the press needs the pre-RoPE prompt queries
 	// For expected_attention: the model's RoPE frequencies and pair layout, to undo RoPE.
@@ -343,15 +342,6 @@ func (c *PressCache) storeTail(st *pressSeq, layer, pos int, k, v []float32) err
 		if err := tail.Truncate(idx); err != nil {
 			return err
 		}
-	}
-	if c.dt != press.F32 {
-		// The tail holds float32; round like the dense f16 cache so that tail tokens carry the
-		// precision the KV type promises.
-		c.rk, c.rv = append(c.rk[:0], k...), append(c.rv[:0], v...)
-		for i := range c.rk {
-			c.rk[i], c.rv[i] = c.dt.Round(c.rk[i]), c.dt.Round(c.rv[i])
-		}
-		k, v = c.rk, c.rv
 	}
 	return tail.Append(k, v)
 }
@@ -564,9 +554,7 @@ func (c *PressCache) attendRange(lo, hi int) {
 			clear(os)
 			continue // Store has reported the bad position
 		}
-		tc := tail.Cap() * hd
-		view := press.DenseTail{NKVHeads: 1, HeadDim: hd, Len: n,
-			K: tail.K[kvh*tc : (kvh+1)*tc], V: tail.V[kvh*tc : (kvh+1)*tc]}
+		view := tail.Head(kvh, n)
 		if s == nil {
 			s = c.scratch.Get().(*press.Scratch)
 		}
@@ -629,7 +617,7 @@ func (c *PressCache) EndPrefill(seq int) error {
 	st.mode, st.promptLen, st.layers = modeCompressed, T, layers
 	st.tails = make([]*press.DenseTail, c.nLayer)
 	for l := range st.tails {
-		st.tails[l] = press.NewDenseTail(c.nKV, c.hd, 64)
+		st.tails[l] = press.NewDenseTail(c.dt, c.nKV, c.hd, 64)
 	}
 	st.k32, st.v32, st.k16, st.v16, st.win, st.filled, st.colSums, st.preRoPE = nil, nil, nil, nil, nil, nil, nil, nil
 	return nil
@@ -797,10 +785,9 @@ type LayerKVBytes struct {
 	Kept   int // prompt tokens kept per KV head (all of them when not compressed)
 	Dense  int // bytes of dense K+V for every position held, in the KV type (no press)
 	Stored int // bytes stored: the compressed prompt (spec 3.6 accounting) plus the dense tail
-	// Resident is the memory this layer's cache really holds, allocated capacity included. The
-	// compressed prompt holds f16 numbers as 16-bit patterns (Resident ≈ its Stored bytes); the
-	// dense tail (press.DenseTail) holds float32 numbers rounded to the KV type, with doubling
-	// capacity, so with f16 it takes more than its Stored share.
+	// Resident is the memory this layer's cache really holds, allocated capacity included: the
+	// compressed prompt and the dense tail (press.DenseTail) hold their numbers in the KV type
+	// (f16 as 16-bit patterns), the tail with doubling capacity.
 	Resident int
 }
 
@@ -834,7 +821,7 @@ func (c *PressCache) Bytes(seq int) (KVBytes, error) {
 			tail := st.tails[l].Len
 			tk := st.tails[l]
 			lb = LayerKVBytes{Kept: st.layers[l].kept, Dense: (st.promptLen + tail) * per,
-				Stored: st.layers[l].bytes + tail*per, Resident: st.layers[l].resident + 4*(len(tk.K)+len(tk.V))}
+				Stored: st.layers[l].bytes + tail*per, Resident: st.layers[l].resident + tk.Bytes()}
 			b.Positions, b.PromptLen = st.promptLen+tail, st.promptLen
 			b.PromptDense += st.promptLen * per
 			b.PromptStored += st.layers[l].bytes

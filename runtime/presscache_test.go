@@ -316,9 +316,9 @@ func TestPressBytes(t *testing.T) {
 			}
 			// The process holds exactly the accounted prompt layout in either KV type (f16
 			// numbers as 16-bit patterns), plus the cpu.SignSlack bytes of slack after each layer's sign
-			// stream (the decode kernel's loads) and the tail's capacity: 64 float32 tokens, its
-			// initial allocation.
-			tailCap := c.NLayer * 2 * c.NKVHead * 64 * D * 4
+			// stream (the decode kernel's loads) and the tail's capacity: 64 tokens in the KV
+			// type, its initial allocation.
+			tailCap := c.NLayer * 2 * c.NKVHead * 64 * D * size
 			if want := b.PromptStored + cpu.SignSlack*c.NLayer + tailCap; b.Resident != want {
 				t.Errorf("%s λ=%v: resident %d bytes, want prompt %d + sign slack %d + tail capacity %d", kv, lambda, b.Resident, b.PromptStored, cpu.SignSlack*c.NLayer, tailCap)
 			}

@@ -47,7 +47,7 @@ type attendCase struct {
 // randTail returns a tail of n random tokens, rounded to dt, with spare capacity (so the kernel
 // must use the capacity stride, not the length).
 func randTail(t testing.TB, rng *rand.Rand, nKV, D, n int, dt press.DType) *press.DenseTail {
-	tl := press.NewDenseTail(nKV, D, n+3)
+	tl := press.NewDenseTail(press.F32, nKV, D, n+3)
 	round := func(xs []float32) []float32 {
 		for i, x := range xs {
 			xs[i] = dt.Round(x)
@@ -318,7 +318,7 @@ func TestAttendCompressedDecodeSteps(t *testing.T) {
 			half := es * nKV * capacity * D
 			tb := newBuf(t, c, 2*half)
 			tail := DenseTail{K: Span{tb, 0, half}, V: Span{tb, half, half}, Cap: capacity, KV: tt}
-			ref := press.NewDenseTail(nKV, D, capacity)
+			ref := press.NewDenseTail(press.F32, nKV, D, capacity)
 			for step := range steps {
 				k, v := randNorm(rng, nKV*D), randNorm(rng, nKV*D)
 				for j := range k {
