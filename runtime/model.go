@@ -112,10 +112,11 @@ func (m *Model) NewCache(nSeq int) KVCache {
 	return newDenseCache(&m.cfg, m.opts.KVType, nSeq, m.opts.ContextSize, m.pool)
 }
 
-// Forward runs the batch through the model, storing its keys and values in cache, and writes
-// the logits of the entries with Logits set, in batch order, into logits
-// ([count][n_vocab]). Batches longer than Options.BatchSize run in chunks.
-func (m *Model) Forward(batch []BatchEntry, cache KVCache, logits []float32) error {
+// CheckBatch checks what every engine requires of a Forward call: each entry's sequence inside
+// the cache, its position inside the cache's context, its token inside the vocabulary of nVocab
+// (an embedding lookup must not read outside the table), and room in logits for the entries that
+// want logits.
+func CheckBatch(batch []BatchEntry, cache KVCache, nVocab int, logits []float32) error {
 	nOut := 0
 	for i, e := range batch {
 		switch {
@@ -123,15 +124,25 @@ func (m *Model) Forward(batch []BatchEntry, cache KVCache, logits []float32) err
 			return fmt.Errorf("runtime: batch entry %d: sequence %d outside the cache's %d sequences", i, e.Seq, cache.Seqs())
 		case e.Pos < 0 || e.Pos >= cache.Context():
 			return fmt.Errorf("runtime: batch entry %d: position %d exceeds the context size %d", i, e.Pos, cache.Context())
-		case e.Token < 0 || int(e.Token) >= m.cfg.NVocab:
-			return fmt.Errorf("runtime: batch entry %d: token %d outside the vocabulary [0, %d)", i, e.Token, m.cfg.NVocab)
+		case e.Token < 0 || int(e.Token) >= nVocab:
+			return fmt.Errorf("runtime: batch entry %d: token %d outside the vocabulary [0, %d)", i, e.Token, nVocab)
 		}
 		if e.Logits {
 			nOut++
 		}
 	}
-	if len(logits) < nOut*m.cfg.NVocab {
-		return fmt.Errorf("runtime: logits buffer holds %d values, the batch needs %d", len(logits), nOut*m.cfg.NVocab)
+	if len(logits) < nOut*nVocab {
+		return fmt.Errorf("runtime: logits buffer holds %d values, the batch needs %d", len(logits), nOut*nVocab)
+	}
+	return nil
+}
+
+// Forward runs the batch through the model, storing its keys and values in cache, and writes
+// the logits of the entries with Logits set, in batch order, into logits
+// ([count][n_vocab]). Batches longer than Options.BatchSize run in chunks.
+func (m *Model) Forward(batch []BatchEntry, cache KVCache, logits []float32) error {
+	if err := CheckBatch(batch, cache, m.cfg.NVocab, logits); err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -177,12 +188,12 @@ func (m *Model) forward(batch []BatchEntry, cache KVCache, logits []float32) (in
 		cpu.RopeTable(a.cs[i*c.RopeDim:(i+1)*c.RopeDim], m.invFreq, e.Pos)
 	}
 	x := a.x[:n*c.NEmbd]
-	if err := be.Embed(x, m.w.embd, a.ids[:n]); err != nil {
+	if err := be.Embed(x, m.w.Embd, a.ids[:n]); err != nil {
 		return 0, err
 	}
-	for l := range m.w.blocks {
+	for l := range m.w.Blocks {
 		m.attention(l, batch, cache)
-		m.feedForward(&m.w.blocks[l], n)
+		m.feedForward(&m.w.Blocks[l], n)
 	}
 	// Gather the entries whose logits are wanted, then norm and project only those.
 	nOut := 0
@@ -193,40 +204,40 @@ func (m *Model) forward(batch []BatchEntry, cache KVCache, logits []float32) (in
 		}
 	}
 	sel := a.sel[:nOut*c.NEmbd]
-	be.RMSNorm(sel, sel, m.w.outNorm, c.RMSEps)
-	be.MatMul(logits[:nOut*c.NVocab], m.w.output, sel, nOut)
+	be.RMSNorm(sel, sel, m.w.OutNorm, c.RMSEps)
+	be.MatMul(logits[:nOut*c.NVocab], m.w.Output, sel, nOut)
 	return nOut, nil
 }
 
 // attention adds to the residual stream x the self-attention sublayer of block l:
 // x += Wo · Attend(rope(qnorm(Wq·xn + bq)), rope(knorm(Wk·xn + bk)), Wv·xn + bv), xn = norm(x).
 func (m *Model) attention(l int, batch []BatchEntry, cache KVCache) {
-	c, a, be, bw := &m.cfg, &m.act, m.be, &m.w.blocks[l]
+	c, a, be, bw := &m.cfg, &m.act, m.be, &m.w.Blocks[l]
 	n := len(batch)
 	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
 	x, xn := a.x[:n*c.NEmbd], a.xn[:n*c.NEmbd]
 	q, k, v, att := a.q[:n*qDim], a.k[:n*kvDim], a.v[:n*kvDim], a.att[:n*qDim]
 	cs := a.cs[:n*c.RopeDim]
 
-	be.RMSNorm(xn, x, bw.attnNorm, c.RMSEps)
-	be.MatMul(q, bw.wq, xn, n)
-	be.MatMul(k, bw.wk, xn, n)
-	be.MatMul(v, bw.wv, xn, n)
-	for _, b := range [...]struct{ y, bias []float32 }{{q, bw.bq}, {k, bw.bk}, {v, bw.bv}} {
+	be.RMSNorm(xn, x, bw.AttnNorm, c.RMSEps)
+	be.MatMul(q, bw.Wq, xn, n)
+	be.MatMul(k, bw.Wk, xn, n)
+	be.MatMul(v, bw.Wv, xn, n)
+	for _, b := range [...]struct{ y, bias []float32 }{{q, bw.Bq}, {k, bw.Bk}, {v, bw.Bv}} {
 		if b.bias != nil {
 			be.AddRows(b.y, b.bias)
 		}
 	}
-	if bw.qNorm != nil {
+	if bw.QNorm != nil {
 		// Per-head norm: rows of head_dim.
-		be.RMSNorm(q, q, bw.qNorm, c.RMSEps)
-		be.RMSNorm(k, k, bw.kNorm, c.RMSEps)
+		be.RMSNorm(q, q, bw.QNorm, c.RMSEps)
+		be.RMSNorm(k, k, bw.KNorm, c.RMSEps)
 	}
 	be.Rope(q, n, c.HeadDim, cs, c.Arch.Rope)
 	be.Rope(k, n, c.HeadDim, cs, c.Arch.Rope)
 	cache.Store(l, batch, k, v)
 	cache.Attend(l, batch, q, att)
-	be.MatMul(xn, bw.wo, att, n)
+	be.MatMul(xn, bw.Wo, att, n)
 	be.Add(x, xn)
 }
 
@@ -236,10 +247,10 @@ func (m *Model) feedForward(bw *blockWeights, n int) {
 	x, xn := a.x[:n*c.NEmbd], a.xn[:n*c.NEmbd]
 	gate, up := a.gate[:n*c.NFF], a.up[:n*c.NFF]
 
-	be.RMSNorm(xn, x, bw.ffnNorm, c.RMSEps)
-	be.MatMul(gate, bw.gate, xn, n)
-	be.MatMul(up, bw.up, xn, n)
+	be.RMSNorm(xn, x, bw.FFNNorm, c.RMSEps)
+	be.MatMul(gate, bw.Gate, xn, n)
+	be.MatMul(up, bw.Up, xn, n)
 	be.SwiGLU(gate, gate, up)
-	be.MatMul(xn, bw.down, gate, n)
+	be.MatMul(xn, bw.Down, gate, n)
 	be.Add(x, xn)
 }
