@@ -15,7 +15,7 @@ import (
 // lavapipe (a CPU device) and machines without Vulkan saying why on stderr, and keeps press caches
 // that the device does not implement on the CPU; explicit choices are obeyed; malformed ones are usage errors.
 func TestDeviceChoice(t *testing.T) {
-	sparkOnDevice := slices.Contains(vulkan.DevicePressNames(), "spark")
+	pressesOnDevice := slices.Contains(vulkan.DevicePressNames(), "spark")
 	lavapipe := vulkan.DeviceInfo{Name: "llvmpipe", Type: "CPU"}
 	gpu := vulkan.DeviceInfo{Name: "Radeon", Type: "discrete GPU"}
 	noVulkan := errors.New("vulkan: no Vulkan device found")
@@ -35,9 +35,11 @@ func TestDeviceChoice(t *testing.T) {
 		{spec: "auto", devs: []vulkan.DeviceInfo{lavapipe}, message: "no Vulkan GPU, only llvmpipe (CPU); running on the CPU"},
 		{spec: "auto", message: "no Vulkan device; running on the CPU"},
 		{spec: "auto", devErr: noVulkan, message: "running on the CPU (vulkan: no Vulkan device found)"},
-		{spec: "auto", press: "expected_attention", devs: []vulkan.DeviceInfo{gpu}, message: "KV press expected_attention runs on the CPU only"},
-		// SparK compresses on the device (in a build with cgo; without, every press stays on the CPU).
-		{spec: "auto", press: "spark", devs: []vulkan.DeviceInfo{gpu}, vk: sparkOnDevice, message: map[bool]string{false: "KV press spark runs on the CPU only"}[sparkOnDevice]},
+		// Presses compress on the device (in a build with cgo; without, every press stays on the
+		// CPU), those scoring with prefill statistics too.
+		{spec: "auto", press: "spark", devs: []vulkan.DeviceInfo{gpu}, vk: pressesOnDevice, message: map[bool]string{false: "KV press spark runs on the CPU only"}[pressesOnDevice]},
+		{spec: "auto", press: "expected_attention", devs: []vulkan.DeviceInfo{gpu}, vk: pressesOnDevice, message: map[bool]string{false: "KV press expected_attention runs on the CPU only"}[pressesOnDevice]},
+		{spec: "auto", press: "observed_attention", devs: []vulkan.DeviceInfo{gpu}, vk: pressesOnDevice, message: map[bool]string{false: "KV press observed_attention runs on the CPU only"}[pressesOnDevice]},
 		{spec: "gpu", usage: true},
 		{spec: "vulkan:x", usage: true},
 		{spec: "vulkan:-1", usage: true},

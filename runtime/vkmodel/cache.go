@@ -17,7 +17,8 @@ import (
 //
 // With a press (runtime.Options.Press) the cache is a press cache like runtime.PressCache, all
 // on the device: while a sequence's prompt is prefilled, its keys and values are dense and each
-// layer keeps its last queries in a ring; EndPrefill compresses every layer on the device
+// layer keeps its last queries in a ring (and, for ObservedAttention and ExpectedAttention, its
+// prefill statistics, vulkan.PrefillStats); EndPrefill compresses every layer on the device
 // (vulkan.Recorder.CompressLayer, one submission per layer), frees the dense prompt and allocates
 // a dense tail per layer for the positions left in the context; decode attends over the compressed
 // layer plus the tail (AttendCompressed). Positions continue from the uncompressed prompt length
@@ -50,6 +51,9 @@ type seqState struct {
 	mode   seqMode
 	filled int              // positions stored (prefill and dense modes)
 	win    []*vulkan.Buffer // [layer] window rings [winCap][n_head*head_dim] f32 (prefill)
+	// stats holds, for ObservedAttention and ExpectedAttention only, each layer's prefill
+	// statistics (vulkan.PrefillStats: column sums, or query sums about a shift).
+	stats []*vulkan.PrefillStats // [layer] (prefill)
 	// In modeCompressed: the compressed prompt, its uncompressed length and the tails, one
 	// buffer per layer holding K ([n_kv_head][tailCap][head_dim]) at offset 0 and V at tailV.
 	layers    []*vulkan.CompressedLayer // [layer]
@@ -74,7 +78,8 @@ func (m *Model) newCache(nSeq int) *Cache {
 	return c
 }
 
-// allocDense allocates sequence s's dense cache and, with a press, its window rings.
+// allocDense allocates sequence s's dense cache and, with a press, its window rings and any
+// prefill statistics the press scores with.
 func (c *Cache) allocDense(s int) error {
 	m := c.m
 	elem := uint64(m.kvType.TypeSize())
@@ -99,8 +104,23 @@ func (c *Cache) allocDense(s int) error {
 				return err
 			}
 		}
+		if m.press != nil && m.press.NeedsStats() {
+			st, err := m.ctx.NewPrefillStats(m.press, vulkan.StatsShape{NHeads: m.cfg.NHead, NKV: m.cfg.NKVHead, HeadDim: m.cfg.HeadDim,
+				TMax: c.ctx, MaxRows: m.opts.BatchSize, InvFreq: m.invFreq, NeoX: m.cfg.Arch.Rope == runtime.RopeNeox})
+			if err != nil {
+				return fmt.Errorf("vkmodel: press %s statistics of %d sequences x %d layers: %w", m.press.Name(), c.nSeq, m.cfg.NLayer, err)
+			}
+			c.seqs[s].stats = append(c.seqs[s].stats, st)
+		}
 	}
 	return nil
+}
+
+// closeStats frees prefill statistics.
+func closeStats(stats []*vulkan.PrefillStats) {
+	for _, st := range stats {
+		st.Close()
+	}
 }
 
 // Seqs returns the number of sequences.
@@ -126,6 +146,7 @@ func (c *Cache) freeSeq(s int) {
 	closeAll(c.k[s])
 	closeAll(c.v[s])
 	closeAll(st.win)
+	closeStats(st.stats)
 	closeAll(st.tails)
 	for _, l := range st.layers {
 		l.Close()
@@ -216,6 +237,7 @@ func (c *Cache) EndPrefill(seq int) error {
 	closeAll(c.k[seq])
 	closeAll(c.v[seq])
 	closeAll(st.win)
+	closeStats(st.stats)
 	c.k[seq], c.v[seq] = nil, nil
 	*st = seqState{mode: modeCompressed, layers: layers, promptLen: T, tails: tails, tailCap: tailCap, tailV: tailV}
 	return nil
@@ -241,7 +263,7 @@ func (c *Cache) compress(seq, T int) ([]*vulkan.CompressedLayer, error) {
 		}
 		cl, err := m.rec.CompressLayer(m.press, vulkan.LayerInput{
 			K: c.k[seq][l].All(), V: c.v[seq][l].All(), KV: m.kvType, TMax: c.ctx,
-			Window: c.seqs[seq].win[l].All(), WinCap: m.winCap,
+			Window: c.seqs[seq].win[l].All(), WinCap: m.winCap, Stats: statsOf(c.seqs[seq].stats, l),
 			T: T, NHeads: cfg.NHead, NKV: cfg.NKVHead, HeadDim: cfg.HeadDim,
 			LayerIdx: l, NLayers: cfg.NLayer, Always: true,
 		}, m.comp)
@@ -256,12 +278,20 @@ func (c *Cache) compress(seq, T int) ([]*vulkan.CompressedLayer, error) {
 	return layers, nil
 }
 
+// statsOf returns layer l's statistics, or nil for a press without them.
+func statsOf(stats []*vulkan.PrefillStats, l int) *vulkan.PrefillStats {
+	if stats == nil {
+		return nil
+	}
+	return stats[l]
+}
+
 // Bytes returns the device storage of sequence seq's cache, in the terms of runtime.KVBytes
 // (what runtime.PressCache.Bytes reports on the CPU): Dense is what a dense cache of the
 // positions held takes in the KV type, Stored the compressed prompt layers' device bytes (spec
 // 3.6 layout plus its header and tile checkpoints) plus the tail positions held, Resident the
-// device memory the sequence's cache occupies (dense caches, window rings, compressed layers,
-// tails at their capacity).
+// device memory the sequence's cache occupies (dense caches, window rings and press statistics,
+// compressed layers, tails at their capacity).
 func (c *Cache) Bytes(seq int) (runtime.KVBytes, error) {
 	if seq < 0 || seq >= c.nSeq || c.seqs == nil {
 		return runtime.KVBytes{}, fmt.Errorf("vkmodel: bytes of sequence %d, the cache holds %d", seq, c.nSeq)
@@ -282,6 +312,9 @@ func (c *Cache) Bytes(seq int) (runtime.KVBytes, error) {
 			res := int(c.k[seq][l].Size() + c.v[seq][l].Size())
 			if st.win != nil {
 				res += int(st.win[l].Size())
+			}
+			if st.stats != nil {
+				res += int(st.stats[l].Size())
 			}
 			lb = runtime.LayerKVBytes{Kept: st.filled, Dense: st.filled * per, Stored: st.filled * per, Resident: res}
 			b.Positions, b.PromptLen = st.filled, st.filled

@@ -12,6 +12,7 @@ import (
 	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/press"
 	"github.com/sparkrun/sparkrun/runtime"
+	"github.com/sparkrun/sparkrun/runtime/cpu"
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
@@ -37,6 +38,9 @@ type Model struct {
 	press  *vulkan.DevicePress
 	comp   *vulkan.Compressor
 	winCap int
+	// invFreq, for expected_attention only, holds the RoPE inverse frequencies ([rope_dim/2],
+	// frequency factors and scaling applied, as the CPU runtime's) its mean rotation averages.
+	invFreq []float64
 
 	mu     sync.Mutex // guards rec, act and caches, and serializes forward passes
 	rec    *vulkan.Recorder
@@ -99,7 +103,11 @@ func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error)
 			o.DType = press.F32
 		}
 		if m.press, err = vulkan.NewDevicePress(opts.Press.Name, o); err != nil {
-			return nil, fmt.Errorf("vkmodel: %w (use --device cpu for the other presses)", err)
+			return nil, fmt.Errorf("vkmodel: %w", err)
+		}
+		if opts.Press.Name == "expected_attention" && cfg.RopeDim != cfg.HeadDim {
+			// The press's rotation average assumes every channel pair rotates (spec 4.7).
+			return nil, fmt.Errorf("vkmodel: press expected_attention needs full rotary embeddings; the model rotates %d of %d head dimensions", cfg.RopeDim, cfg.HeadDim)
 		}
 		m.winCap = m.press.Window()
 	}
@@ -118,6 +126,9 @@ func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error)
 		m.w = m.u.upload(&cfg)
 		err = m.u.err
 	}
+	if err == nil && m.press != nil && opts.Press.Name == "expected_attention" {
+		err = m.ropeFreqs(f)
+	}
 	if err == nil {
 		err = m.allocate()
 	}
@@ -128,6 +139,21 @@ func Load(f *gguf.File, opts runtime.Options, vo vulkan.Options) (*Model, error)
 		return nil, errors.Join(err, m.Close())
 	}
 	return m, nil
+}
+
+// ropeFreqs sets m.invFreq from the model's RoPE base, scaling and optional rope_freqs.weight
+// divisors, as the CPU runtime computes them (cpu.RopeFreqs).
+func (m *Model) ropeFreqs(f *gguf.File) error {
+	n := m.cfg.RopeDim / 2
+	var ff []float32
+	if t, data := m.u.lookup("rope_freqs.weight", true, n); t != nil {
+		ff = m.u.floats("rope_freqs.weight", t.Type, data, n)
+	}
+	if m.u.err != nil {
+		return m.u.err
+	}
+	m.invFreq = cpu.RopeFreqs(m.cfg.RopeDim, m.cfg.RopeBase, m.cfg.RopeScale, ff)
+	return nil
 }
 
 // allocate creates the activation buffers.
@@ -298,6 +324,9 @@ func (m *Model) forward(batch []runtime.BatchEntry, kc *Cache, logits []float32)
 		return fmt.Errorf("vkmodel: position %d after %d stored positions leaves a gap", pos0, st.promptLen+st.tailLen)
 	case st.mode == modeCompressed && pos0+n-st.promptLen > st.tailCap:
 		return fmt.Errorf("vkmodel: positions up to %d exceed the press cache's tail of %d after a prompt of %d", pos0+n, st.tailCap, st.promptLen)
+	case st.mode == modePrefill && st.stats != nil && pos0 != st.filled:
+		// The statistics are sums over the prompt's positions: each must be fed once, in order.
+		return fmt.Errorf("vkmodel: press %s sums prefill statistics: position %d after %d stored positions (feed the prompt in order, or restart at position 0)", m.press.Name(), pos0, st.filled)
 	}
 	if err := r.Begin(); err != nil {
 		return err
@@ -350,8 +379,8 @@ func (m *Model) record(n, pos0 int, kc *Cache, seq, nOut int) error {
 // attention records x += Wo · Attend(rope(qnorm(Wq·xn + bq)), rope(knorm(Wk·xn + bk)),
 // Wv·xn + bv), xn = norm(x), storing the keys and values of the n tokens at positions pos0.. in
 // layer l of sequence seq of kc: its dense caches ([n_kv_head][ctx][head_dim]), keeping the
-// queries in the window ring while a press sequence is in prefill, or its tail when the prompt is
-// compressed.
+// queries in the window ring (and the statistics of ObservedAttention or ExpectedAttention)
+// while a press sequence is in prefill, or its tail when the prompt is compressed.
 func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
 	c, a, r, bw := &m.cfg, &m.act, m.rec, &m.w.blocks[l]
 	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
@@ -385,11 +414,17 @@ func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
 		NEOX: c.Arch.Rope == runtime.RopeNeox}
 	ropeQ, ropeK := rope, rope
 	ropeQ.NHeads, ropeK.NHeads = c.NHead, c.NKVHead
+	st := &kc.seqs[seq]
+	stats := st.mode == modePrefill && st.stats != nil
+	expected := stats && m.press.Name() == "expected_attention"
+	if expected {
+		// ExpectedAttention counts the pre-RoPE queries (after any per-head norm, spec 4.7).
+		ops = append(ops, func() error { return r.AccumulateExpected(st.stats[l], a.qn.All(), n, pos0) })
+	}
 	ops = append(ops,
 		func() error { return r.RoPE(a.qn.All(), ff, ropeQ) },
 		func() error { return r.RoPE(a.kn.All(), ff, ropeK) },
 	)
-	st := &kc.seqs[seq]
 	if st.mode == modeCompressed {
 		ops = append(ops, m.attendCompressed(l, n, pos0, st)...)
 	} else {
@@ -406,6 +441,10 @@ func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
 			ops = append(ops, func() error {
 				return r.KeepWindow(a.qn.All(), st.win[l].All(), n, c.NHead*c.HeadDim, pos0, m.winCap)
 			})
+		}
+		if stats && !expected {
+			// ObservedAttention: the chunk's attention probabilities, from the stored keys.
+			ops = append(ops, func() error { return r.AccumulateObserved(st.stats[l], a.qn.All(), kb.All(), m.kvType, n, pos0) })
 		}
 	}
 	ops = append(ops,

@@ -31,7 +31,9 @@ var pressTol = map[runtime.KVType]float64{runtime.KVF32: 1e-3, runtime.KVF16: 0.
 // PressCache, the reference), then decodes 24 greedy tokens: every step's logits must agree
 // within pressTol and the greedy tokens must be the same. The presses are SparK (λ = 0.5, 0.8 with
 // avg, avg_bottom and zero recovery; top-p and group modes), snap_spark, pyramid_spark, snapkv,
-// streaming_llm, snap_think and tova, with f32 and f16 caches, on stories260K and micro-llama3.
+// streaming_llm, snap_think, tova, observed_attention and expected_attention (their statistics
+// accumulated over the prompt's three prefill chunks), with f32 and f16 caches, on stories260K,
+// micro-llama3 and micro-qwen2 (NeoX RoPE pairs, for ExpectedAttention's rotation).
 func TestPressGreedyMatchesCPU(t *testing.T) {
 	type pc = runtime.PressConfig
 	cases := []struct {
@@ -41,8 +43,12 @@ func TestPressGreedyMatchesCPU(t *testing.T) {
 	}{
 		{"stories260K.gguf", runtime.KVF32, pc{Name: "spark", Opts: press.Options{KeyRatio: 0.5}}},
 		{"stories260K.gguf", runtime.KVF16, pc{Name: "spark", Opts: press.Options{KeyRatio: 0.8}}},
+		{"stories260K.gguf", runtime.KVF32, pc{Name: "observed_attention", Opts: press.Options{TokenRatio: 0.5}}},
+		{"stories260K.gguf", runtime.KVF16, pc{Name: "expected_attention", Opts: press.Options{TokenRatio: 0.5}}},
 		{"stories260K.gguf", runtime.KVF32, pc{Name: "snap_spark", Opts: press.Options{KeyRatio: 0.5, Budget: 80}}},
 		{"stories260K.gguf", runtime.KVF16, pc{Name: "streaming_llm", Opts: press.Options{TokenRatio: 0.5}}},
+		{"micro-llama3.f32.gguf", runtime.KVF16, pc{Name: "observed_attention", Opts: press.Options{Budget: 60}}},
+		{"micro-qwen2.f32.gguf", runtime.KVF32, pc{Name: "expected_attention", Opts: press.Options{TokenRatio: 0.5}}},
 		{"micro-llama3.f32.gguf", runtime.KVF32, pc{Name: "spark", Opts: press.Options{KeyRatio: 0.8, Recovery: press.RecoveryAvgBottom}}},
 		{"micro-llama3.f32.gguf", runtime.KVF16, pc{Name: "snap_spark", Opts: press.Options{KeyRatio: 0.8, TokenRatio: 0.4}}},
 		{"micro-llama3.f32.gguf", runtime.KVF32, pc{Name: "pyramid_spark", Opts: press.Options{KeyRatio: 0.5, TokenRatio: 0.5}}},
@@ -128,7 +134,7 @@ func TestPressGreedyMatchesCPU(t *testing.T) {
 // SparK's window stays dense (and matches the dense model exactly), a multi-token continuation
 // of a compressed prompt matches the CPU press cache, a restart at position 0 after compression
 // prefills densely again, rewriting a position inside the compressed prompt is
-// refused, and a press the device does not run is refused at load.
+// refused, and a press the model cannot run is refused at load.
 func TestPressCacheLifecycle(t *testing.T) {
 	spark := &runtime.PressConfig{Name: "spark", Opts: press.Options{KeyRatio: 0.5}}
 	opts := runtime.Options{KVType: runtime.KVF32, ContextSize: 128, Press: spark}
@@ -200,9 +206,51 @@ func TestPressCacheLifecycle(t *testing.T) {
 		t.Fatalf("after a restart the dense prefill differs by %g", d)
 	}
 	f := openFile(t, "stories260K.gguf")
-	opts.Press = &runtime.PressConfig{Name: "expected_attention", Opts: press.Options{TokenRatio: 0.5}}
 	// Refused before any device is opened: zero Options will do.
-	if _, err := Load(f, opts, vulkan.Options{}); err == nil || !strings.Contains(err.Error(), "press expected_attention does not run on the device") {
-		t.Fatalf("expected_attention on the device: error %v", err)
+	for _, c := range []struct {
+		cfg  runtime.PressConfig
+		want string
+	}{
+		{runtime.PressConfig{Name: "spark", Opts: press.Options{Mode: "wild"}}, `unknown SparK mode "wild"`},
+		{runtime.PressConfig{Name: "sparkle"}, `unknown press "sparkle"`},
+	} {
+		opts.Press = &c.cfg
+		if _, err := Load(f, opts, vulkan.Options{}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Fatalf("press %s: error %v, want one containing %q", c.cfg.Name, err, c.want)
+		}
+	}
+}
+
+// TestPressStatsOrder checks that a press summing prefill statistics (ObservedAttention,
+// ExpectedAttention) refuses a prompt position fed twice or skipped, which would count a
+// position twice or never, and takes a restart at position 0.
+func TestPressStatsOrder(t *testing.T) {
+	for _, name := range []string{"observed_attention", "expected_attention"} {
+		opts := runtime.Options{KVType: runtime.KVF32, ContextSize: 64,
+			Press: &runtime.PressConfig{Name: name, Opts: press.Options{TokenRatio: 0.5}}}
+		vm := loadVK(t, "stories260K.gguf", opts)
+		c := vm.NewCache(1)
+		logits := make([]float32, vm.Config().NVocab)
+		feed := func(pos0, n int) error {
+			var b []runtime.BatchEntry
+			for i := range n {
+				b = append(b, runtime.BatchEntry{Pos: pos0 + i, Token: int32(1 + (pos0+i)*7%500), Logits: i == n-1})
+			}
+			return vm.Forward(b, c, logits)
+		}
+		if err := feed(0, 10); err != nil {
+			t.Fatal(err)
+		}
+		for _, pos := range []int{5, 11} {
+			if err := feed(pos, 2); err == nil || !strings.Contains(err.Error(), "sums prefill statistics: position") {
+				t.Errorf("%s: position %d after 10: error %v", name, pos, err)
+			}
+		}
+		if err := feed(10, 2); err != nil {
+			t.Fatalf("%s: the next positions: %v", name, err)
+		}
+		if err := feed(0, 3); err != nil {
+			t.Fatalf("%s: a restart: %v", name, err)
+		}
 	}
 }

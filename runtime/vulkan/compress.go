@@ -19,13 +19,14 @@ import (
 )
 
 // This file runs a press at the end of prefill on the device (spec section 2): the layer's dense
-// keys and values and its window queries stay in device memory, the shaders press_tokens.comp
-// (SnapKV/PyramidKV/TOVA scores and selection), think_select.comp, press_qnorm.comp,
-// spark_select.comp and spark_pack.comp compute the kept tokens, ThinK's or SparK's channel
-// selection and α, and write the
-// compressed layer directly in the layout AttendCompressed reads (spark.go). Only sizes and the
-// token budget are computed on the host, from the press settings and the prompt length: nothing
-// of the layer's numbers comes back.
+// keys and values, its window queries and its prefill statistics (prefill_stats.go) stay in device
+// memory, the shaders press_tokens.comp (SnapKV/PyramidKV/TOVA scores; every token press's
+// selection), press_observed_score.comp and press_expected_score.comp (ObservedAttention's and
+// ExpectedAttention's scores), think_select.comp, press_qnorm.comp, spark_select.comp and
+// spark_pack.comp compute the kept tokens, ThinK's or SparK's channel selection and α, and write
+// the compressed layer directly in the layout AttendCompressed reads (spark.go). Only sizes, the
+// token budget and ExpectedAttention's mean rotation (a function of the prompt length and the
+// model's RoPE frequencies) are computed on the host: nothing of the layer's numbers comes back.
 
 // deviceStages lists the presses the device runs: the token stage ("" none) and the channel
 // stage that follows ("" none, "spark" fixed ratio, "think").
@@ -36,10 +37,13 @@ var deviceStages = map[string]struct{ token, channel string }{
 	"pyramidkv":     {"pyramidkv", ""},
 	"streaming_llm": {"streaming_llm", ""},
 	"tova":          {"tova", ""},
-	"snap_spark":    {"snapkv", "spark"},
-	"pyramid_spark": {"pyramidkv", "spark"},
-	"snap_think":    {"snapkv", "think"},
-	"pyramid_think": {"pyramidkv", "think"},
+	// Scored from prefill statistics (PrefillStats); the CPU press allows no composition.
+	"observed_attention": {"observed_attention", ""},
+	"expected_attention": {"expected_attention", ""},
+	"snap_spark":         {"snapkv", "spark"},
+	"pyramid_spark":      {"pyramidkv", "spark"},
+	"snap_think":         {"snapkv", "think"},
+	"pyramid_think":      {"pyramidkv", "think"},
 }
 
 // DevicePressNames returns the presses DevicePress supports, sorted.
@@ -54,15 +58,18 @@ func DevicePressNames() []string {
 
 // DevicePress is a press the device runs at the end of prefill (Recorder.CompressLayer): SparK
 // (fixed ratio, top-p and dynamic group modes; recoveries avg, avg_bottom, zero; the code's or
-// the paper's saliency), ThinK, SnapKV, PyramidKV, StreamingLLM, TOVA and the compositions
-// snap_spark, pyramid_spark, snap_think and pyramid_think, with the parameters of
-// press.Options. It gives the same kept tokens, keep masks and records as the CPU press
-// (press.New) on the same numbers; ties are broken the same way (lower index first).
+// the paper's saliency), ThinK, SnapKV, PyramidKV, StreamingLLM, TOVA, ObservedAttention and
+// ExpectedAttention (from prefill statistics, see PrefillStats) and the compositions snap_spark,
+// pyramid_spark, snap_think and pyramid_think, with the parameters of press.Options. It gives
+// the same kept tokens, keep masks and records as the CPU press (press.New) on the same numbers;
+// ties are broken the same way (lower index first).
 type DevicePress struct {
-	name  string
-	opts  press.Options // with the spec defaults of the fields the shaders read
-	token string        // token stage: "", "snapkv", "pyramidkv", "streaming_llm" or "tova"
-	chans string        // channel stage: "", "spark" or "think"
+	name string
+	opts press.Options // with the spec defaults of the fields the shaders read
+	// token is the token stage: "", "snapkv", "pyramidkv", "streaming_llm", "tova",
+	// "observed_attention" or "expected_attention".
+	token string
+	chans string // channel stage: "", "spark" or "think"
 	// budget is the CPU token press alone, asked for the token count of a prompt length (see
 	// tokens): the count is a function of the settings, T and the layer, never of the data.
 	budget press.Press
@@ -84,7 +91,7 @@ func NewDevicePress(name string, o press.Options) (*DevicePress, error) {
 
 	o.SnapWindow, o.KernelSize = cmp.Or(o.SnapWindow, 64), cmp.Or(o.KernelSize, 5)
 	o.SparKWindow, o.ThinKWindow, o.NSink = cmp.Or(o.SparKWindow, 32), cmp.Or(o.ThinKWindow, 32), cmp.Or(o.NSink, 4)
-	o.Recovery = cmp.Or(o.Recovery, press.RecoveryAvg)
+	o.Recovery, o.NFuture = cmp.Or(o.Recovery, press.RecoveryAvg), cmp.Or(o.NFuture, 512)
 	p := &DevicePress{name: name, opts: o, token: st.token, chans: st.channel, counts: map[[2]int]int{}, groups: map[int][]uint32{}}
 	if st.token != "" {
 		var err error
@@ -131,7 +138,7 @@ func (p *DevicePress) scoreWindow() int {
 
 // tokens returns the tokens kept per KV head from a prompt of T tokens in layer layer of
 // nLayers. The count (spec 2.5, 4.3, 4.4) depends on the settings, T and the layer only, so the
-// CPU token press computes it on a one-channel zero input of T tokens (a few microseconds per
+// CPU token press computes it on a two-channel zero input of T tokens (a few microseconds per
 // token, once per prompt length and layer), which keeps one definition of every budget rule.
 func (p *DevicePress) tokens(T, layer, nLayers int) (int, error) {
 	if p.token == "" {
@@ -149,12 +156,22 @@ func (p *DevicePress) tokens(T, layer, nLayers int) (int, error) {
 	if len(p.counts) >= maxCounts {
 		clear(p.counts) // a long-running server sees many prompt lengths
 	}
-	W := min(T, p.opts.SnapWindow)
-	res, err := p.budget.Compress(&press.Input{
-		KV:       press.LayerKV{NKVHeads: 1, T: T, HeadDim: 1, K: make([]float32, T), V: make([]float32, T)},
-		Window:   press.Queries{NHeads: 1, W: W, HeadDim: 1, Q: make([]float32, W)},
+	// Two channels, so that ExpectedAttention's rotation pairs exist; the statistics presses get
+	// zero statistics of the right shape.
+	W, N := min(T, p.opts.SnapWindow), max(T-p.opts.NSink, 0)
+	in := &press.Input{
+		KV:       press.LayerKV{NKVHeads: 1, T: T, HeadDim: 2, K: make([]float32, 2*T), V: make([]float32, 2*T)},
+		Window:   press.Queries{NHeads: 1, W: W, HeadDim: 2, Q: make([]float32, 2*W)},
 		LayerIdx: layer, NLayers: nLayers,
-	})
+	}
+	switch p.token {
+	case "observed_attention":
+		in.ObservedColSums = make([]float64, T)
+	case "expected_attention":
+		in.PreRoPE = press.Queries{NHeads: 1, W: N, HeadDim: 2, Q: make([]float32, 2*N)}
+		in.RoPEInvFreq = []float64{1}
+	}
+	res, err := p.budget.Compress(in)
 	if err != nil {
 		return 0, err
 	}
@@ -206,6 +223,9 @@ type LayerInput struct {
 	// Always makes CompressLayer return a layer (dense keys, kept tokens) even when the press
 	// keeps everything of this one: for a model whose other layers are compressed.
 	Always bool
+	// Stats holds the layer's prefill statistics, for a press that needs them
+	// (DevicePress.NeedsStats; nil otherwise), of the same attention shape, TMax >= T.
+	Stats *PrefillStats
 }
 
 // Compressor holds the device scratch of CompressLayer: one parameter block per layer slot (so
@@ -265,6 +285,11 @@ const (
 	pTiles
 	pCkpt
 	pGroup
+	pNeoX // P_NEOX and the following: shaders/press_stats.glsl
+	pEps
+	pVNorm
+	pCov
+	pSTMax
 	pWords = 64
 )
 
@@ -346,6 +371,9 @@ func (r *Recorder) CompressLayer(p *DevicePress, in LayerInput, cm *Compressor) 
 	if T < p.channelWindow() {
 		return nil, fmt.Errorf("vulkan: compress layer %d: prompt of %d tokens, the %s window needs %d (Changes reports false: keep the cache dense)", in.LayerIdx, T, p.chans, p.channelWindow())
 	}
+	if st := in.Stats; p.NeedsStats() && (st == nil || st.kind != p.token || st.NHeads != H || st.NKV != nKV || st.HeadDim != D || st.TMax < T) {
+		return nil, fmt.Errorf("vulkan: compress layer %d: press %s needs its prefill statistics for %d/%d heads of dim %d and %d positions (LayerInput.Stats)", in.LayerIdx, p.name, H, nKV, D, T)
+	}
 	n, nPrune, err := p.sizes(T, in.LayerIdx, in.NLayers, D)
 	if err != nil {
 		return nil, fmt.Errorf("vulkan: compress layer %d: %w", in.LayerIdx, err)
@@ -362,6 +390,16 @@ func (r *Recorder) CompressLayer(p *DevicePress, in LayerInput, cm *Compressor) 
 	}
 	j := &compressJob{p: p, cm: cm, dt: dt, T: T, n: n, nPrune: nPrune, variable: variable, slot: in.LayerIdx * pWords,
 		b: [4]vk.BufferRange{b[0], b[1], b[2], b[3]}}
+	if p.NeedsStats() && n < T {
+		if j.stats, err = in.Stats.buf.All().binding("compress layer", "statistics", in.Stats.Size(), r.ctx); err != nil {
+			return nil, err
+		}
+		if p.token == "expected_attention" {
+			if err := in.Stats.writeRotation(T, p.opts.NFuture); err != nil {
+				return nil, fmt.Errorf("vulkan: compress layer %d: %w", in.LayerIdx, err)
+			}
+		}
+	}
 	j.plan(in)
 	if !variable {
 		cl, err := j.allocate(r.ctx, nil)
@@ -471,6 +509,7 @@ type compressJob struct {
 	recov         bool              // signs and α are stored
 	slot          int               // word offset of the parameter block in the scratch
 	b             [4]vk.BufferRange // K, V, window ring, scratch
+	stats         vk.BufferRange    // prefill statistics (ObservedAttention, ExpectedAttention)
 	layout        string
 	prm, hdr      []uint32
 	ckptWords     int
@@ -550,6 +589,19 @@ func (j *compressJob) plan(in LayerInput) {
 		prm[i] = uint32(v)
 	}
 	prm[pScale] = math.Float32bits(float32(1 / math.Sqrt(float64(D))))
+	prm[pEps] = math.Float32bits(float32(p.opts.Epsilon))
+	if in.Stats != nil {
+		prm[pSTMax] = uint32(in.Stats.TMax)
+		if in.Stats.NeoX {
+			prm[pNeoX] = 1
+		}
+	}
+	if !p.opts.NoVNorm {
+		prm[pVNorm] = 1
+	}
+	if !p.opts.NoCovariance {
+		prm[pCov] = 1
+	}
 	if j.recov {
 		prm[pRecov] = 1
 	}
@@ -686,8 +738,8 @@ func (j *compressJob) runVariable(c *Context) (*CompressedLayer, error) {
 	return cl, nil
 }
 
-// recordCompress records the selection dispatches of a job: the token stage (SnapKV/PyramidKV or
-// TOVA scores and selection), ThinK's or SparK's (query norm, per-token) channel selection, and
+// recordCompress records the selection dispatches of a job: the token stage (scores and
+// selection, recordTokenScores), ThinK's or SparK's (query norm, per-token) channel selection, and
 // with pack (fixed mode) the packing of every region into cl. In top-p/group mode (cl nil) the
 // selection writes only the scratch, and the stream offsets follow.
 func (r *Recorder) recordCompress(j *compressJob, cl *CompressedLayer, pack bool) error {
@@ -699,24 +751,11 @@ func (r *Recorder) recordCompress(j *compressJob, cl *CompressedLayer, pack bool
 			return err
 		}
 	}
-	p, cm := j.p, j.cm
-	H, nKV, D, T, n := cm.nHeads, cm.nKV, cm.headDim, j.T, j.n
+	cm := j.cm
+	nKV, D, n := cm.nKV, cm.headDim, j.n
 	if j.prm[pGather] == 1 {
-		w := p.scoreWindow()
-		P := T - w
-		type stage struct {
-			stage  int
-			groups uint32
-		}
-		stages := []stage{{0, uint32(H * w)}, {1, groupsFor(H * P)}, {2, groupsFor(nKV * P)}, {3, groupsFor(nKV * T)}, {4, 1}}
-		if p.token == "tova" {
-			stages = []stage{{0, uint32(H)}, {5, groupsFor(P)}, {3, groupsFor(nKV * T)}, {4, 1}}
-		}
-		tok := []vk.BufferRange{kB, wB, sB}
-		for _, st := range stages {
-			if err := r.dispatch("press_tokens", tok, push(j.slot, st.stage), st.groups, 1); err != nil {
-				return err
-			}
+		if err := r.recordTokenScores(j); err != nil {
+			return err
 		}
 	}
 	switch j.layout {
@@ -737,6 +776,47 @@ func (r *Recorder) recordCompress(j *compressJob, cl *CompressedLayer, pack bool
 	}
 	if pack {
 		return r.recordPack(j, cl)
+	}
+	return nil
+}
+
+// recordTokenScores records the token stage of a job that evicts by score: the scores into the
+// scratch's SS, then press_tokens' selection (3) and compaction (4) into IDX. SnapKV/PyramidKV
+// and TOVA score in press_tokens (SS [nKV][T-w], the w window tokens forced); ObservedAttention
+// and ExpectedAttention from the prefill statistics (SS [nKV][T], nothing forced by the window:
+// ExpectedAttention scores its sink tokens FORCED).
+func (r *Recorder) recordTokenScores(j *compressJob) error {
+	kB, vB, wB, sB := j.b[0], j.b[1], j.b[2], j.b[3]
+	p, cm := j.p, j.cm
+	H, nKV, D, T := cm.nHeads, cm.nKV, cm.headDim, j.T
+	type stage struct {
+		kernel string
+		b      []vk.BufferRange
+		stage  int
+		groups uint32
+	}
+	tok := []vk.BufferRange{kB, wB, sB}
+	var stages []stage
+	switch p.token {
+	case "tova":
+		stages = []stage{{"press_tokens", tok, 0, uint32(H)}, {"press_tokens", tok, 5, groupsFor(T - 1)}}
+	case "observed_attention":
+		stages = []stage{{"press_observed_score", []vk.BufferRange{j.stats, sB}, 0, groupsFor(nKV * T)}}
+	case "expected_attention":
+		eb := []vk.BufferRange{kB, vB, j.stats, sB}
+		N, half := T-p.opts.NSink, D/2
+		stages = []stage{{"press_expected_score", eb, 0, groupsFor(H * half * half)}, {"press_expected_score", eb, 1, groupsFor(H * N)},
+			{"press_expected_score", eb, 2, uint32(H)}, {"press_expected_score", eb, 3, groupsFor(nKV * T)}}
+	default: // snapkv, pyramidkv
+		w := p.scoreWindow()
+		P := T - w
+		stages = []stage{{"press_tokens", tok, 0, uint32(H * w)}, {"press_tokens", tok, 1, groupsFor(H * P)}, {"press_tokens", tok, 2, groupsFor(nKV * P)}}
+	}
+	stages = append(stages, stage{"press_tokens", tok, 3, groupsFor(nKV * T)}, stage{"press_tokens", tok, 4, 1})
+	for _, st := range stages {
+		if err := r.dispatch(st.kernel, st.b, push(j.slot, st.stage), st.groups, 1); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package vulkan
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -27,6 +28,15 @@ type compressCase struct {
 	kv      ggml.Type   // cache type on the device
 	slots   int         // compressor slots (LayerIdx < slots)
 	extraTM int         // cache capacity beyond T, so that the shaders must use the stride
+	// For the presses that score from prefill statistics (DevicePress.NeedsStats): the query rows
+	// the device accumulates them from, [T][n_heads][head_dim] (observed: post-RoPE; expected:
+	// pre-RoPE, the n_sink first rows filler that must not count), fed as prefill chunks of
+	// the given sizes; inspect, if set, checks the device's scores and statistics after the
+	// compression.
+	prefill []float32
+	chunks  []int
+	inspect func(t *testing.T, cm *Compressor, st *PrefillStats)
+	restart bool // prefill another prompt into the statistics first, then restart at position 0
 }
 
 // deviceCompress uploads the case's cache and window queries like a model holds them (a
@@ -74,13 +84,131 @@ func deviceCompress(t *testing.T, c *Context, cc compressCase) *CompressedLayer 
 	t.Cleanup(cm.Close)
 	li := LayerInput{K: cache(in.KV.K), V: cache(in.KV.V), KV: cc.kv, TMax: tmax, Window: f32Buffer(t, c, ring).All(), WinCap: winCap,
 		T: T, NHeads: H, NKV: nKV, HeadDim: D, LayerIdx: in.LayerIdx, NLayers: in.NLayers}
+	if dp.NeedsStats() {
+		li.Stats = deviceStats(t, c, dp, cc, li)
+	}
 	var dl *CompressedLayer
 	run(t, c, func(r *Recorder) error {
 		var err error
 		dl, err = r.CompressLayer(dp, li, cm)
 		return err
 	})
+	if cc.inspect != nil {
+		cc.inspect(t, cm, li.Stats)
+	}
 	return dl
+}
+
+// deviceStats accumulates the case's prefill statistics on the device as a model's prefill
+// does: one submission per chunk of cc.prefill, the keys of the whole prompt already in the
+// cache (the observed shader reads only the positions each row sees).
+func deviceStats(t *testing.T, c *Context, dp *DevicePress, cc compressCase, li LayerInput) *PrefillStats {
+	t.Helper()
+	qDim := li.NHeads * li.HeadDim
+	st, err := c.NewPrefillStats(dp, StatsShape{NHeads: li.NHeads, NKV: li.NKV, HeadDim: li.HeadDim, TMax: li.TMax,
+		MaxRows: slices.Max(cc.chunks), InvFreq: cc.in.RoPEInvFreq, NeoX: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	feed := func(prefill []float32) {
+		pos := 0
+		for _, n := range cc.chunks {
+			q := f32Buffer(t, c, prefill[pos*qDim:(pos+n)*qDim])
+			run(t, c, func(r *Recorder) error {
+				if dp.token == "observed_attention" {
+					return r.AccumulateObserved(st, q.All(), li.K, li.KV, n, pos)
+				}
+				return r.AccumulateExpected(st, q.All(), n, pos)
+			})
+			pos += n
+		}
+		if pos != li.T {
+			t.Fatalf("%s: chunks of %d rows for a prompt of %d", cc.name, pos, li.T)
+		}
+	}
+	if cc.restart {
+		other := make([]float32, len(cc.prefill))
+		for i, x := range cc.prefill {
+			other[i] = 3 - 2*x
+		}
+		feed(other)
+	}
+	feed(cc.prefill)
+	return st
+}
+
+// chunkSizes splits T prefill rows into a first chunk of first rows and then chunks of size.
+func chunkSizes(T, first, size int) []int {
+	c := []int{min(first, T)}
+	for p := c[0]; p < T; p += size {
+		c = append(c, min(size, T-p))
+	}
+	return c
+}
+
+// rows turns queries [n_heads][W][head_dim] into prefill rows [W][n_heads][head_dim].
+func rows(q press.Queries) []float32 {
+	out := make([]float32, len(q.Q))
+	for h := range q.NHeads {
+		for r := range q.W {
+			copy(out[(r*q.NHeads+h)*q.HeadDim:][:q.HeadDim], q.Q[(h*q.W+r)*q.HeadDim:][:q.HeadDim])
+		}
+	}
+	return out
+}
+
+// statsPrefill sets the prefill rows the device accumulates a statistics press's input from:
+// ObservedAttention's post-RoPE queries of every position (all, [T][H][D]), or
+// ExpectedAttention's pre-RoPE queries of positions n_sink.. (in.PreRoPE) after n_sink filler
+// rows of 1000 in every channel, which would wreck the mean and covariance if they were counted.
+func statsPrefill(cc *compressCase, all []float32, nSink int) {
+	if cc.press == "observed_attention" {
+		cc.prefill = all
+		return
+	}
+	qDim := cc.in.Window.NHeads * cc.in.KV.HeadDim
+	cc.prefill = make([]float32, nSink*qDim, cc.in.KV.T*qDim)
+	for i := range cc.prefill {
+		cc.prefill[i] = 1000
+	}
+	cc.prefill = append(cc.prefill, rows(cc.in.PreRoPE)...)
+}
+
+// readF32At downloads n floats at element offset off of b.
+func readF32At(t *testing.T, b *Buffer, off, n int) []float32 {
+	t.Helper()
+	v := make([]float32, n)
+	if err := b.ReadF32(off, v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// checkScores compares the device's token scores, which the shaders store as natural
+// logarithms, with want (skipping the forced tokens) within the press README's float32 tolerance
+// for scores, which span orders of magnitude: 1e-4 relative, 1e-9 absolute. The device's
+// observed scores carry the float32 column sums' error (below T·2^-24 = 4e-6 relative at the
+// golden case's T = 72, prefill_stats.go); its expected scores the float32 logits' error, which
+// exp turns into a relative error of the scores of about |Δz| (measured below 2e-6 on the
+// golden case); storing logarithms adds an absolute error of about 2^-24·|log s| to log s, a
+// relative error of 1e-6 for scores down to e^-16.
+func checkScores(t *testing.T, what string, got []float32, want []float64, skip func(t int) bool) {
+	t.Helper()
+	worst := 0.0
+	for i, w := range want {
+		if skip(i) {
+			continue
+		}
+		e := math.Abs(math.Exp(float64(got[i])) - w)
+		if !(e <= 1e-4*math.Abs(w)+1e-9) {
+			t.Fatalf("%s: score %d = exp(%g), want %g", what, i, got[i], w)
+		}
+		if w != 0 {
+			worst = max(worst, e/math.Abs(w))
+		}
+	}
+	t.Logf("%s: %d scores, max relative error %.3g", what, len(want), worst)
 }
 
 // layerWords downloads a device layer's words.
@@ -244,28 +372,24 @@ func region(hdr []uint32, i int) string {
 	return at
 }
 
-// TestCompressLayerGolden runs every press golden case whose press the device supports through
-// CompressLayer (f32 cache, the cases' own numbers) and checks the layer against the CPU press
-// and the case's float64 decode output (checkCompress). Cases of CPU-only presses are counted
-// and must be refused by NewDevicePress with an error naming the press or mode.
+// TestCompressLayerGolden runs every press golden case through CompressLayer (f32 cache, the
+// cases' own numbers) and checks the layer against the CPU press and the case's float64 decode
+// output (checkCompress). ObservedAttention and ExpectedAttention accumulate their statistics
+// on the device from the case's queries in prefill chunks (the observed case's q_prefill holds
+// every prompt query; the expected case's q_prerope the pre-RoPE queries), and their scores,
+// and ExpectedAttention's logits and rotated query means, are checked against the case's within
+// the press README's float32 tolerances (checkScores; logits and means 1e-5 of the array's
+// largest magnitude).
 func TestCompressLayerGolden(t *testing.T) {
 	golden, err := presstest.LoadDir(casesDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cases []compressCase
-	var cpuOnly []string
 	for _, gc := range golden {
 		name, o, layer, nLayers, err := gc.Options()
 		if err != nil {
 			t.Fatal(err)
-		}
-		if _, err := NewDevicePress(name, o); err != nil {
-			if !strings.Contains(err.Error(), "does not run on the device") {
-				t.Fatalf("%s: %v", gc.Name, err)
-			}
-			cpuOnly = append(cpuOnly, gc.Name)
-			continue
 		}
 		want, err := gc.Floats("decode_output")
 		if err != nil {
@@ -275,14 +399,180 @@ func TestCompressLayerGolden(t *testing.T) {
 		for l := range gc.Shape.L {
 			qs = append(qs, gc.DecodeQuery(l))
 		}
-		cases = append(cases, compressCase{name: gc.Name, press: name, o: o, in: gc.Input(layer, nLayers), decode: qs,
-			want: want, kv: ggml.TypeF32, slots: layer + 1, extraTM: 3})
+		cc := compressCase{name: gc.Name, press: name, o: o, in: gc.Input(layer, nLayers), decode: qs,
+			want: want, kv: ggml.TypeF32, slots: layer + 1, extraTM: 3}
+		if name == "observed_attention" || name == "expected_attention" {
+			goldenStats(t, gc, &cc)
+		}
+		cases = append(cases, cc)
 	}
-	if len(cases) < 12 {
-		t.Fatalf("only %d golden cases run on the device", len(cases))
-	}
-	t.Logf("%d cases on the device; CPU only: %v", len(cases), cpuOnly)
 	forEachConfig(t, func(t *testing.T, c *Context) { checkCompress(t, c, cases) })
+}
+
+// goldenStats sets up a golden statistics case: its prefill rows in chunks that start inside
+// the sink tokens (so that ExpectedAttention's shift comes from a partly counted chunk), and the
+// checks of the device's scores and statistics against the case's expected fields.
+func goldenStats(t *testing.T, gc *presstest.Case, cc *compressCase) {
+	field := func(name string) []float64 {
+		x, err := gc.Floats(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	in, T, H, nKV, D := cc.in, gc.Shape.T, gc.Shape.H, gc.Shape.Hkv, gc.Shape.D
+	ns := cmp.Or(cc.o.NSink, 4)
+	statsPrefill(cc, rows(in.Window), ns)
+	cc.chunks = chunkSizes(T, 3, 29)
+	scores := field("scores")
+	if cc.press == "observed_attention" {
+		cc.inspect = func(t *testing.T, cm *Compressor, _ *PrefillStats) {
+			checkScores(t, cc.name, readF32At(t, cm.buf, cm.work[3], nKV*T), scores, func(int) bool { return false })
+		}
+		return
+	}
+	logits, means := field("logits"), field("query_mean_rotated")
+	cc.inspect = func(t *testing.T, cm *Compressor, st *PrefillStats) {
+		checkClose(t, cc.name+" logits", readF32At(t, cm.buf, cm.work[2], H*(T-ns)), logits, []float64{1e-5 * maxAbs(logits)})
+		mu := make([]float32, 0, H*D)
+		for h := range H {
+			mu = append(mu, readF32At(t, st.buf, h*(2*D+D*D), D)...)
+		}
+		checkClose(t, cc.name+" rotated query means", mu, means, []float64{1e-5 * maxAbs(means)})
+		checkScores(t, cc.name, readF32At(t, cm.buf, cm.work[3], nKV*T), scores, func(i int) bool { return i%T < ns })
+	}
+}
+
+// TestCompressLayerStats compresses synthetic layers with ObservedAttention and ExpectedAttention,
+// whose statistics the device accumulates from random prefill queries in chunks: f32 and f16
+// caches, GQA groups of 1 to 4, head dims 20 to 64, chunk boundaries inside the sink tokens, at
+// the first counted position (ExpectedAttention's shift from a single query) and nowhere (one
+// chunk), statistics reused after a restart, ε, no covariance, no value norm, 8 sink tokens,
+// and peaked attention whose probabilities for half the tokens are below float32's range
+// (about e^-200 against e^-104), which the CPU's float64 still orders (the shaders keep
+// logarithms): the budget's boundary lies among those tokens.
+// The CPU press gets the float64 column sums of the same queries over the same (rounded) keys,
+// and the pre-RoPE queries themselves.
+func TestCompressLayerStats(t *testing.T) {
+	type shape struct {
+		press        string
+		o            press.Options
+		H, nKV, T, D int
+		kv           ggml.Type
+		first, chunk int
+		restart      bool
+		peaked       bool // queries along u, keys of odd positions along -u (see peak)
+	}
+	f16 := ggml.TypeF16
+	shapes := []shape{
+		{"observed_attention", press.Options{TokenRatio: 0.5, DType: press.F16}, 6, 2, 150, 20, f16, 3, 61, true, false},
+		{"expected_attention", press.Options{TokenRatio: 0.6, DType: press.F16}, 8, 2, 200, 64, f16, 5, 64, true, false},
+		{"observed_attention", press.Options{Budget: 77}, 4, 4, 300, 64, ggml.TypeF32, 1, 128, false, false},
+		{"expected_attention", press.Options{Budget: 50, NoCovariance: true, Epsilon: 0.01}, 3, 1, 130, 36, ggml.TypeF32, 4, 40, false, false},
+		{"expected_attention", press.Options{TokenRatio: 0.5, NoVNorm: true, NSink: 8}, 4, 2, 100, 32, ggml.TypeF32, 100, 100, false, false},
+		{"observed_attention", press.Options{TokenRatio: 0.1}, 4, 2, 120, 16, ggml.TypeF32, 40, 40, false, true},
+		{"expected_attention", press.Options{TokenRatio: 0.1}, 4, 2, 120, 16, ggml.TypeF32, 120, 120, false, true},
+	}
+	if testing.Short() {
+		shapes = shapes[:2]
+	}
+	rng := rand.New(rand.NewPCG(43, 44))
+	var cases []compressCase
+	for _, s := range shapes {
+		in := randPressInput(rng, s.H, s.nKV, s.T, s.D)
+		if s.kv == ggml.TypeF16 {
+			in = f16Input(in)
+		}
+		cc := compressCase{name: fmt.Sprintf("%s %+v H=%d kv=%d T=%d D=%d", s.press, s.o, s.H, s.nKV, s.T, s.D),
+			press: s.press, o: s.o, in: in, decode: [][]float32{randNorm(rng, s.H*s.D), randNorm(rng, s.H*s.D)},
+			kv: s.kv, slots: in.LayerIdx + 1, extraTM: 5, chunks: chunkSizes(s.T, s.first, s.chunk), restart: s.restart}
+		ns := cmp.Or(s.o.NSink, 4)
+		all := randNorm(rng, s.T*s.H*s.D) // [T][H][D]
+		if s.peaked {
+			peak(in, all)
+		}
+		if s.press == "observed_attention" {
+			in.ObservedColSums = observedColSums(in, all)
+		} else {
+			// Pre-RoPE queries with a mean far from zero in a few channels, the case a
+			// covariance accumulated about zero would lose to cancellation.
+			N := s.T - ns
+			in.PreRoPE = press.Queries{NHeads: s.H, W: N, HeadDim: s.D, Q: randNorm(rng, s.H*N*s.D)}
+			for i := range in.PreRoPE.Q {
+				if j := i % s.D; j%7 == 2 && !s.peaked {
+					in.PreRoPE.Q[i] += 20 + float32(j)
+				}
+			}
+			in.RoPEInvFreq = make([]float64, s.D/2)
+			for k := range in.RoPEInvFreq {
+				in.RoPEInvFreq[k] = math.Pow(10000, -2*float64(k)/float64(s.D))
+			}
+			if s.peaked {
+				// Slow rotations (R ≈ I), so that the mean query stays along u.
+				for k := range in.RoPEInvFreq {
+					in.RoPEInvFreq[k] = 1e-7 * float64(k+1)
+				}
+				peak(in, in.PreRoPE.Q)
+			}
+		}
+		statsPrefill(&cc, all, ns)
+		cases = append(cases, cc)
+	}
+	c := openTest(t, func(*Options) {})
+	checkCompress(t, c, cases)
+	if msgs := c.ValidationMessages(); len(msgs) > 0 {
+		t.Fatalf("validation messages:\n%s", strings.Join(msgs, "\n"))
+	}
+}
+
+// peak adds 20·u (u = (1, ..., 1)/sqrt(D)) to every query of qs and ±20·u to in's keys, + at
+// even positions and - at odd ones: logits q·k/sqrt(D) of about ±100/sqrt(D/16), so the odd
+// positions get probabilities near e^-200 at D = 16.
+func peak(in *press.Input, qs []float32) {
+	D := in.KV.HeadDim
+	u := float32(1 / math.Sqrt(float64(D)))
+	for i := range qs {
+		qs[i] += 20 * u
+	}
+	for i := range in.KV.K {
+		if t := i / D % in.KV.T; t%2 == 0 {
+			in.KV.K[i] += 20 * u
+		} else {
+			in.KV.K[i] -= 20 * u
+		}
+	}
+}
+
+// observedColSums returns the column sums of the causal attention of the prompt queries q
+// ([T][H][D]) over in's keys, in float64 as the CPU press cache accumulates them.
+func observedColSums(in *press.Input, q []float32) []float64 {
+	kv := &in.KV
+	T, D, H := kv.T, kv.HeadDim, in.Window.NHeads
+	G := H / kv.NKVHeads
+	cs := make([]float64, H*T)
+	p := make([]float64, T)
+	for h := range H {
+		for r := range T {
+			m := math.Inf(-1)
+			for t := range r + 1 {
+				var d float64
+				for j := range D {
+					d += float64(q[(r*H+h)*D+j]) * float64(kv.K[((h/G)*T+t)*D+j])
+				}
+				p[t] = d / math.Sqrt(float64(D))
+				m = max(m, p[t])
+			}
+			var sum float64
+			for t := range r + 1 {
+				p[t] = math.Exp(p[t] - m)
+				sum += p[t]
+			}
+			for t := range r + 1 {
+				cs[h*T+t] += p[t] / sum
+			}
+		}
+	}
+	return cs
 }
 
 // f16Input returns in with keys, values and window queries rounded to f16, as an f16 cache
@@ -382,8 +672,7 @@ func TestDevicePressErrors(t *testing.T) {
 		o    press.Options
 		want string
 	}{
-		{"observed_attention", press.Options{TokenRatio: 0.5}, "press observed_attention does not run on the device"},
-		{"expected_attention", press.Options{TokenRatio: 0.5}, "press expected_attention does not run"},
+		{"none", press.Options{}, "press none does not run on the device"},
 		{"spark", press.Options{Mode: "wild"}, `unknown SparK mode "wild"`},
 		{"spark", press.Options{KeyRatio: 2}, "key ratio 2"},
 		{"sparkle", press.Options{}, `unknown press "sparkle"`},
@@ -430,6 +719,51 @@ func TestDevicePressErrors(t *testing.T) {
 		ch.mod(&in)
 		if _, err := r.CompressLayer(dp, in, cm); err == nil || !strings.Contains(err.Error(), ch.want) {
 			t.Errorf("%s: error %v, want one containing %q", ch.what, err, ch.want)
+		}
+	}
+	// The statistics presses: missing or mismatched statistics, bad shapes and chunks.
+	obs, err := NewDevicePress("observed_attention", press.Options{TokenRatio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp, err := NewDevicePress("expected_attention", press.Options{TokenRatio: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := StatsShape{NHeads: 4, NKV: 2, HeadDim: 16, TMax: 100, MaxRows: 8, InvFreq: make([]float64, 8)}
+	ost, err := c.NewPrefillStats(obs, shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ost.Close()
+	small := shape
+	small.TMax = 50
+	ost50, err := c.NewPrefillStats(obs, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ost50.Close()
+	if st, err := c.NewPrefillStats(dp, shape); st != nil || err != nil {
+		t.Errorf("spark statistics: %v, %v; want none", st, err)
+	}
+	odd := shape
+	odd.HeadDim = 15
+	for _, ch := range []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"no stats", func() error { _, err := r.CompressLayer(obs, good, cm); return err }(), "needs its prefill statistics"},
+		{"other stats", func() error { in := good; in.Stats = ost; _, err := r.CompressLayer(exp, in, cm); return err }(), "needs its prefill statistics"},
+		{"short stats", func() error { in := good; in.Stats = ost50; _, err := r.CompressLayer(obs, in, cm); return err }(), "needs its prefill statistics"},
+		{"odd head dim", func() error { _, err := c.NewPrefillStats(exp, odd); return err }(), "head dim 15 with 8 RoPE frequencies"},
+		{"big chunk", r.AccumulateObserved(ost, buf.All(), buf.All(), ggml.TypeF32, 9, 0), "9 rows at position 0"},
+		{"past the end", r.AccumulateObserved(ost, buf.All(), buf.All(), ggml.TypeF32, 8, 95), "8 rows at position 95"},
+		{"cache type", r.AccumulateObserved(ost, buf.All(), buf.All(), ggml.TypeQ8_0, 8, 0), "cache type"},
+		{"wrong kind", r.AccumulateExpected(ost, buf.All(), 8, 0), "not expected_attention's"},
+	} {
+		if ch.err == nil || !strings.Contains(ch.err.Error(), ch.want) {
+			t.Errorf("%s: error %v, want one containing %q", ch.what, ch.err, ch.want)
 		}
 	}
 	if err := r.Submit(); err != nil {
@@ -537,6 +871,30 @@ func TestGroupKeep(t *testing.T) {
 			}
 			if k != c.keep[g] {
 				t.Errorf("threshold %v D=%d: i*=%d keeps %d, want %d", c.threshold, c.D, r, k, c.keep[g])
+			}
+		}
+	}
+}
+
+// TestMeanRotation checks ExpectedAttention's closed-form mean rotation against the direct sum
+// the CPU press computes, for Llama-like frequencies (1 down to 1e-4 and the 1e-7 of a
+// long-context scaling), zero, and 2π (where the closed form's denominator vanishes), at short
+// and long prompts. Both are float64: the direct sum of 512 terms loses about 512·1e-16, and
+// either rounds its angles, of up to (T+512)·f rad, by an ulp of about 1.1e-16 of that (7e-11 at
+// T = 1e5, f = 2π); the tolerance is 1e-12 plus 1e-15·(T+512)·max(f, 1).
+func TestMeanRotation(t *testing.T) {
+	for _, T := range []int{5, 96, 4096, 100000} {
+		for _, f := range []float64{1, 0.5, 0.1, 1e-4, 1e-7, 0, 2 * math.Pi} {
+			var c, s float64
+			for p := T; p < T+512; p++ {
+				c += math.Cos(float64(p) * f)
+				s += math.Sin(float64(p) * f)
+			}
+			c, s = c/512, s/512
+			gc, gs := meanRotation(T, 512, f)
+			tol := 1e-12 + 1e-15*float64(T+512)*max(f, 1)
+			if math.Abs(gc-c) > tol || math.Abs(gs-s) > tol {
+				t.Errorf("T=%d f=%g: mean rotation (%.15g, %.15g), direct sum (%.15g, %.15g)", T, f, gc, gs, c, s)
 			}
 		}
 	}
