@@ -249,27 +249,16 @@ func (m *Model) Forward(batch []runtime.BatchEntry, cache runtime.KVCache, logit
 	if kc.err != nil {
 		return kc.err
 	}
-	nOut := 0
+	if err := runtime.CheckBatch(batch, cache, m.cfg.NVocab, logits); err != nil {
+		return err
+	}
 	for i, e := range batch {
 		switch {
 		case e.Seq != batch[0].Seq:
 			return fmt.Errorf("vkmodel: batch entry %d: sequence %d, but a Vulkan pass runs one sequence (entry 0 has %d)", i, e.Seq, batch[0].Seq)
-		case e.Seq < 0 || e.Seq >= kc.nSeq:
-			return fmt.Errorf("vkmodel: batch entry %d: sequence %d outside the cache's %d sequences", i, e.Seq, kc.nSeq)
 		case e.Pos != batch[0].Pos+i:
 			return fmt.Errorf("vkmodel: batch entry %d: position %d, want %d (positions must be consecutive)", i, e.Pos, batch[0].Pos+i)
-		case e.Pos < 0 || e.Pos >= kc.ctx:
-			return fmt.Errorf("vkmodel: batch entry %d: position %d exceeds the context size %d", i, e.Pos, kc.ctx)
-		case e.Token < 0 || int(e.Token) >= m.cfg.NVocab:
-			// GetRows leaves the row of an out-of-range id unwritten, so ids are checked here.
-			return fmt.Errorf("vkmodel: batch entry %d: token %d outside the vocabulary [0, %d)", i, e.Token, m.cfg.NVocab)
 		}
-		if e.Logits {
-			nOut++
-		}
-	}
-	if len(logits) < nOut*m.cfg.NVocab {
-		return fmt.Errorf("vkmodel: logits buffer holds %d values, the batch needs %d", len(logits), nOut*m.cfg.NVocab)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -354,14 +343,14 @@ func (m *Model) forward(batch []runtime.BatchEntry, kc *Cache, logits []float32)
 // with the logits of the nOut rows listed in act.sel.
 func (m *Model) record(n, pos0 int, kc *Cache, seq, nOut int) error {
 	c, a, r := &m.cfg, &m.act, m.rec
-	if err := r.GetRows(m.w.embd, a.ids.All(), a.x.All(), n); err != nil {
+	if err := r.GetRows(m.w.Embd, a.ids.All(), a.x.All(), n); err != nil {
 		return err
 	}
-	for l := range m.w.blocks {
+	for l := range m.w.Blocks {
 		if err := m.attention(l, n, pos0, kc, seq); err != nil {
 			return fmt.Errorf("vkmodel: layer %d attention: %w", l, err)
 		}
-		if err := m.feedForward(&m.w.blocks[l], n); err != nil {
+		if err := m.feedForward(&m.w.Blocks[l], n); err != nil {
 			return fmt.Errorf("vkmodel: layer %d feed-forward: %w", l, err)
 		}
 	}
@@ -371,8 +360,8 @@ func (m *Model) record(n, pos0 int, kc *Cache, seq, nOut int) error {
 	// Gather the rows whose logits are wanted, then norm and project only those.
 	return first(
 		func() error { return r.GatherRows(a.x.All(), n, c.NEmbd, a.sel.All(), a.out.All(), nOut) },
-		func() error { return r.RMSNorm(a.out.All(), m.w.outNorm.All(), a.outN.All(), nOut, c.NEmbd, c.RMSEps) },
-		func() error { return r.MatVec(m.w.output, a.outN.All(), a.logits.All(), nOut) },
+		func() error { return r.RMSNorm(a.out.All(), m.w.OutNorm.All(), a.outN.All(), nOut, c.NEmbd, c.RMSEps) },
+		func() error { return r.MatVec(m.w.Output, a.outN.All(), a.logits.All(), nOut) },
 	)
 }
 
@@ -382,28 +371,28 @@ func (m *Model) record(n, pos0 int, kc *Cache, seq, nOut int) error {
 // queries in the window ring (and the statistics of ObservedAttention or ExpectedAttention)
 // while a press sequence is in prefill, or its tail when the prompt is compressed.
 func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
-	c, a, r, bw := &m.cfg, &m.act, m.rec, &m.w.blocks[l]
+	c, a, r, bw := &m.cfg, &m.act, m.rec, &m.w.Blocks[l]
 	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
 	ops := []func() error{
-		func() error { return r.RMSNorm(a.x.All(), bw.attnNorm.All(), a.xn.All(), n, c.NEmbd, c.RMSEps) },
-		func() error { return r.MatVec(bw.wq, a.xn.All(), a.q.All(), n) },
-		func() error { return r.MatVec(bw.wk, a.xn.All(), a.k.All(), n) },
-		func() error { return r.MatVec(bw.wv, a.xn.All(), a.v.All(), n) },
+		func() error { return r.RMSNorm(a.x.All(), bw.AttnNorm.All(), a.xn.All(), n, c.NEmbd, c.RMSEps) },
+		func() error { return r.MatVec(bw.Wq, a.xn.All(), a.q.All(), n) },
+		func() error { return r.MatVec(bw.Wk, a.xn.All(), a.k.All(), n) },
+		func() error { return r.MatVec(bw.Wv, a.xn.All(), a.v.All(), n) },
 	}
 	for _, b := range [...]struct {
 		y, bias *vulkan.Buffer
 		width   int
-	}{{a.q, bw.bq, qDim}, {a.k, bw.bk, kvDim}, {a.v, bw.bv, kvDim}} {
+	}{{a.q, bw.Bq, qDim}, {a.k, bw.Bk, kvDim}, {a.v, bw.Bv, kvDim}} {
 		if b.bias != nil {
 			ops = append(ops, func() error { return r.AddRows(b.y.All(), b.bias.All(), b.y.All(), n, b.width) })
 		}
 	}
-	if bw.qNorm != nil {
+	if bw.QNorm != nil {
 		// Per-head norm: rows of head_dim.
 		ops = append(ops,
-			func() error { return r.RMSNorm(a.q.All(), bw.qNorm.All(), a.qn.All(), n*c.NHead, c.HeadDim, c.RMSEps) },
+			func() error { return r.RMSNorm(a.q.All(), bw.QNorm.All(), a.qn.All(), n*c.NHead, c.HeadDim, c.RMSEps) },
 			func() error {
-				return r.RMSNorm(a.k.All(), bw.kNorm.All(), a.kn.All(), n*c.NKVHead, c.HeadDim, c.RMSEps)
+				return r.RMSNorm(a.k.All(), bw.KNorm.All(), a.kn.All(), n*c.NKVHead, c.HeadDim, c.RMSEps)
 			})
 	}
 	var ff vulkan.Span
@@ -448,7 +437,7 @@ func (m *Model) attention(l, n, pos0 int, kc *Cache, seq int) error {
 		}
 	}
 	ops = append(ops,
-		func() error { return r.MatVec(bw.wo, a.att.All(), a.h.All(), n) },
+		func() error { return r.MatVec(bw.Wo, a.att.All(), a.h.All(), n) },
 		func() error { return r.Add(a.h.All(), a.x.All(), a.x.All(), n*c.NEmbd) },
 	)
 	return first(ops...)
@@ -484,11 +473,11 @@ func (m *Model) attendCompressed(l, n, pos0 int, st *seqState) []func() error {
 func (m *Model) feedForward(bw *blockWeights, n int) error {
 	c, a, r := &m.cfg, &m.act, m.rec
 	return first(
-		func() error { return r.RMSNorm(a.x.All(), bw.ffnNorm.All(), a.xn.All(), n, c.NEmbd, c.RMSEps) },
-		func() error { return r.MatVec(bw.gate, a.xn.All(), a.gate.All(), n) },
-		func() error { return r.MatVec(bw.up, a.xn.All(), a.up.All(), n) },
+		func() error { return r.RMSNorm(a.x.All(), bw.FFNNorm.All(), a.xn.All(), n, c.NEmbd, c.RMSEps) },
+		func() error { return r.MatVec(bw.Gate, a.xn.All(), a.gate.All(), n) },
+		func() error { return r.MatVec(bw.Up, a.xn.All(), a.up.All(), n) },
 		func() error { return r.SwiGLU(a.gate.All(), a.up.All(), a.gate.All(), n*c.NFF) },
-		func() error { return r.MatVec(bw.down, a.gate.All(), a.h.All(), n) },
+		func() error { return r.MatVec(bw.Down, a.gate.All(), a.h.All(), n) },
 		func() error { return r.Add(a.h.All(), a.x.All(), a.x.All(), n*c.NEmbd) },
 	)
 }

@@ -11,30 +11,15 @@ import (
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
-// blockWeights are one transformer block's tensors in device memory.
-type blockWeights struct {
-	attnNorm *vulkan.Buffer // [dim] f32
-	wq       *vulkan.Matrix // [n_head*head_dim][dim]
-	wk, wv   *vulkan.Matrix // [n_kv_head*head_dim][dim]
-	bq       *vulkan.Buffer // [n_head*head_dim] f32, or nil
-	bk, bv   *vulkan.Buffer // [n_kv_head*head_dim] f32, or nil
-	qNorm    *vulkan.Buffer // [head_dim] f32, qwen3 only
-	kNorm    *vulkan.Buffer // [head_dim] f32, qwen3 only
-	wo       *vulkan.Matrix // [dim][n_head*head_dim]
-	ffnNorm  *vulkan.Buffer // [dim] f32
-	gate, up *vulkan.Matrix // [n_ff][dim]
-	down     *vulkan.Matrix // [dim][n_ff]
-}
+// blockWeights are one transformer block's tensors in device memory (vectors as f32 buffers).
+type blockWeights = runtime.BlockTensors[*vulkan.Matrix, *vulkan.Buffer]
 
 // weights are all of a model's tensors in device memory.
 type weights struct {
-	embd    *vulkan.Matrix // [n_vocab][dim]
-	outNorm *vulkan.Buffer // [dim] f32
-	output  *vulkan.Matrix // [n_vocab][dim]; the embedding matrix itself when tied
+	runtime.Tensors[*vulkan.Matrix, *vulkan.Buffer]
 	// ropeFF holds the per-pair divisors of the RoPE angle, [rope_dim/2] f32: rope_freqs.weight
 	// (Llama 3) times the linear scaling factor, or nil when both are absent (all ones).
 	ropeFF *vulkan.Buffer
-	blocks []blockWeights
 }
 
 // uploader looks tensors up, checks their shapes and uploads them, keeping the first error so
@@ -64,22 +49,17 @@ func (u *uploader) lookup(name string, optional bool, dims ...int) (*gguf.Tensor
 	if u.err != nil {
 		return nil, nil
 	}
-	t, ok := u.f.Tensor(name)
-	if !ok {
+	t, err := runtime.FindTensor(u.f, name, dims...)
+	switch {
+	case err != nil:
+		u.fail("%v", err)
+		return nil, nil
+	case t == nil:
 		if !optional {
 			u.fail("missing tensor %s (want shape %v)", name, dims)
 		}
 		return nil, nil
-	}
-	same := len(t.Dims) == len(dims)
-	for i := 0; same && i < len(dims); i++ {
-		same = t.Dims[i] == int64(dims[i])
-	}
-	if !same {
-		u.fail("tensor %s has shape %v, want %v", name, t.Dims, dims)
-		return nil, nil
-	}
-	if u.plan != nil {
+	case u.plan != nil:
 		return t, nil
 	}
 	data, err := u.f.TensorData(t)
@@ -88,6 +68,12 @@ func (u *uploader) lookup(name string, optional bool, dims ...int) (*gguf.Tensor
 		return nil, nil
 	}
 	return t, data
+}
+
+// Has reports whether the file has tensor name.
+func (u *uploader) Has(name string) bool {
+	_, ok := u.f.Tensor(name)
+	return ok
 }
 
 // floats dequantizes n values of tensor name (type typ) to f32.
@@ -100,9 +86,9 @@ func (u *uploader) floats(name string, typ ggml.Type, data []byte, n int) []floa
 	return v
 }
 
-// matrix uploads a 2-D weight of rows x cols (GGUF dims [cols rows]) in its own type: the device
+// Matrix uploads a 2-D weight of rows x cols (GGUF dims [cols rows]) in its own type: the device
 // has a kernel for every type the CPU kernels multiply.
-func (u *uploader) matrix(name string, rows, cols int) *vulkan.Matrix {
+func (u *uploader) Matrix(name string, rows, cols int) *vulkan.Matrix {
 	t, data := u.lookup(name, false, cols, rows)
 	if t == nil {
 		return nil
@@ -134,8 +120,8 @@ func (u *uploader) planned(name string, n int) bool {
 	return true
 }
 
-// vector uploads a 1-D tensor of n values as f32; an absent optional tensor gives nil.
-func (u *uploader) vector(name string, n int, optional bool) *vulkan.Buffer {
+// Vector uploads a 1-D tensor of n values as f32; an absent optional tensor gives nil.
+func (u *uploader) Vector(name string, n int, optional bool) *vulkan.Buffer {
 	t, data := u.lookup(name, optional, n)
 	if t == nil || u.planned(name, n) {
 		return nil
@@ -172,45 +158,9 @@ func (u *uploader) free() {
 }
 
 // upload binds and uploads every tensor configuration c needs, the same set the CPU runtime
-// binds.
+// binds (runtime.BindTensors).
 func (u *uploader) upload(c *runtime.Config) *weights {
-	qDim, kvDim := c.NHead*c.HeadDim, c.NKVHead*c.HeadDim
-	w := &weights{
-		embd:    u.matrix("token_embd.weight", c.NVocab, c.NEmbd),
-		outNorm: u.vector("output_norm.weight", c.NEmbd, false),
-		ropeFF:  u.ropeFactors(c),
-	}
-	if _, ok := u.f.Tensor("output.weight"); ok {
-		w.output = u.matrix("output.weight", c.NVocab, c.NEmbd)
-	} else {
-		w.output = w.embd // tied embeddings
-	}
-	for i := 0; i < c.NLayer && u.err == nil; i++ {
-		p := fmt.Sprintf("blk.%d.", i)
-		bw := blockWeights{
-			attnNorm: u.vector(p+"attn_norm.weight", c.NEmbd, false),
-			wq:       u.matrix(p+"attn_q.weight", qDim, c.NEmbd),
-			wk:       u.matrix(p+"attn_k.weight", kvDim, c.NEmbd),
-			wv:       u.matrix(p+"attn_v.weight", kvDim, c.NEmbd),
-			wo:       u.matrix(p+"attn_output.weight", c.NEmbd, qDim),
-			ffnNorm:  u.vector(p+"ffn_norm.weight", c.NEmbd, false),
-			gate:     u.matrix(p+"ffn_gate.weight", c.NFF, c.NEmbd),
-			up:       u.matrix(p+"ffn_up.weight", c.NFF, c.NEmbd),
-			down:     u.matrix(p+"ffn_down.weight", c.NEmbd, c.NFF),
-		}
-		// As on the CPU: biases are required where the architecture has them and used
-		// wherever a file carries them.
-		optional := !c.Arch.QKVBias
-		bw.bq = u.vector(p+"attn_q.bias", qDim, optional)
-		bw.bk = u.vector(p+"attn_k.bias", kvDim, optional)
-		bw.bv = u.vector(p+"attn_v.bias", kvDim, optional)
-		if c.Arch.QKNorm {
-			bw.qNorm = u.vector(p+"attn_q_norm.weight", c.HeadDim, false)
-			bw.kNorm = u.vector(p+"attn_k_norm.weight", c.HeadDim, false)
-		}
-		w.blocks = append(w.blocks, bw)
-	}
-	return w
+	return &weights{Tensors: runtime.BindTensors(u, c), ropeFF: u.ropeFactors(c)}
 }
 
 // ropeFactors returns the RoPE angle divisors: the rope shader divides each pair's angle by its

@@ -45,7 +45,7 @@ func TestWeightTypes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := convertMatrices(t, src, c.typ)
 			m := loadVKFile(t, f, runtime.Options{KVType: runtime.KVF32, ContextSize: 32}, c.mods...)
-			if got := m.w.blocks[0].gate.Type; got != c.typ {
+			if got := m.w.Blocks[0].Gate.Type; got != c.typ {
 				t.Fatalf("ffn_gate uploaded as %v, want %v (its own kernel)", got, c.typ)
 			}
 			got, err := runtime.NewSessionOn(m).PromptLogits(ids)
@@ -100,7 +100,7 @@ func TestQuantFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := m.w.blocks[1].down.Type; got != want {
+			if got := m.w.Blocks[1].Down.Type; got != want {
 				t.Fatalf("ffn_down uploaded as %v, want the file's %v", got, want)
 			}
 			got, err := runtime.NewSessionOn(m).PromptLogits(ids)
