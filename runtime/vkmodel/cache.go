@@ -119,7 +119,9 @@ func (c *Cache) allocDense(s int) error {
 // closeStats frees prefill statistics.
 func closeStats(stats []*vulkan.PrefillStats) {
 	for _, st := range stats {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 	}
 }
 
@@ -136,7 +138,9 @@ func (c *Cache) Err() error { return c.err }
 // closeAll frees bufs.
 func closeAll(bufs []*vulkan.Buffer) {
 	for _, b := range bufs {
-		b.Close()
+		if b != nil { // freed early (compress)
+			b.Close()
+		}
 	}
 }
 
@@ -216,36 +220,43 @@ func (c *Cache) EndPrefill(seq int) error {
 	}
 	layers, err := c.compress(seq, T)
 	if err != nil {
-		return err
+		return c.dropPrompt(seq, err)
 	}
+	// The dense prompt is gone by now (compress frees each layer's as soon as it is compressed),
+	// so the tails take its place: the device never holds the dense prompt, the compressed one
+	// and the tails at once.
 	tailCap := max(c.ctx-T, 1)
 	elem := uint64(m.kvType.TypeSize())
 	half := uint64(cfg.NKVHead*tailCap*cfg.HeadDim) * elem
 	tailV := (half + 255) &^ 255 // V's span must start at a storage-buffer offset alignment
-	var tails []*vulkan.Buffer
+	*st = seqState{mode: modeCompressed, layers: layers, promptLen: T, tailCap: tailCap, tailV: tailV}
 	for range cfg.NLayer {
 		b, err := m.ctx.NewBuffer(tailV + half)
 		if err != nil {
-			closeAll(tails)
-			for _, l := range layers {
-				l.Close()
-			}
-			return fmt.Errorf("vkmodel: press cache tails of %d positions: %w", tailCap, err)
+			return c.dropPrompt(seq, fmt.Errorf("vkmodel: press cache tails of %d positions: %w", tailCap, err))
 		}
-		tails = append(tails, b)
+		st.tails = append(st.tails, b)
 	}
-	closeAll(c.k[seq])
-	closeAll(c.v[seq])
-	closeAll(st.win)
-	closeStats(st.stats)
-	c.k[seq], c.v[seq] = nil, nil
-	*st = seqState{mode: modeCompressed, layers: layers, promptLen: T, tails: tails, tailCap: tailCap, tailV: tailV}
 	return nil
 }
 
+// dropPrompt handles a failed end of prefill, after which the sequence's prompt, partly freed,
+// cannot be used: it frees all the sequence holds and gives it a new empty dense cache (the
+// slot works again for a prompt from position 0), and returns err saying so. If even that
+// allocation fails, the cache is unusable and keeps the error.
+func (c *Cache) dropPrompt(seq int, err error) error {
+	c.freeSeq(seq)
+	if aerr := c.allocDense(seq); aerr != nil {
+		c.err = errors.Join(err, aerr)
+		return c.err
+	}
+	return fmt.Errorf("%w (the prompt of sequence %d was dropped; start again from position 0)", err, seq)
+}
+
 // compress runs the compression of every layer of sequence seq's T-token prompt, one submission
-// per layer: a long prompt's token scores take seconds per layer on a CPU Vulkan driver, and one
-// submission for all layers could outlast the fence timeout.
+// per layer (a long prompt's token scores take seconds per layer on a CPU Vulkan driver, and one
+// submission for all layers could outlast the fence timeout), freeing each layer's dense prompt
+// once it is compressed. On an error the sequence's prompt is partly freed (see dropPrompt).
 func (c *Cache) compress(seq, T int) ([]*vulkan.CompressedLayer, error) {
 	m, cfg := c.m, &c.m.cfg
 	m.mu.Lock()
@@ -273,6 +284,17 @@ func (c *Cache) compress(seq, T int) ([]*vulkan.CompressedLayer, error) {
 		layers = append(layers, cl)
 		if err := m.rec.Submit(); err != nil {
 			return fail(err)
+		}
+		// The layer's dense prompt, window ring and statistics are no longer needed: freeing
+		// them now keeps the device's peak at the dense prompt plus one compressed layer.
+		st := &c.seqs[seq]
+		c.k[seq][l].Close()
+		c.v[seq][l].Close()
+		st.win[l].Close()
+		c.k[seq][l], c.v[seq][l], st.win[l] = nil, nil, nil
+		if st.stats != nil {
+			st.stats[l].Close()
+			st.stats[l] = nil
 		}
 	}
 	return layers, nil

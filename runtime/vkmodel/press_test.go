@@ -254,3 +254,40 @@ func TestPressStatsOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestPressEndPrefillMemory checks that the end of prefill frees each layer's dense prompt as soon
+// as the layer is compressed and allocates the tails only then: during EndPrefill the device
+// holds less than before it plus the whole compressed prompt (holding the dense prompt, the
+// compressed one and the tails at once would take more), and afterwards the sequence holds less
+// than its dense cache did.
+func TestPressEndPrefillMemory(t *testing.T) {
+	spark := &runtime.PressConfig{Name: "spark", Opts: press.Options{KeyRatio: 0.8}}
+	vm := loadVK(t, "stories260K.gguf", runtime.Options{KVType: runtime.KVF16, ContextSize: 256, Press: spark})
+	c := vm.NewCache(1).(*Cache)
+	defer c.Close()
+	batch := make([]runtime.BatchEntry, 200)
+	for i := range batch {
+		batch[i] = runtime.BatchEntry{Pos: i, Token: int32(1 + i*7%500)}
+	}
+	batch[len(batch)-1].Logits = true
+	if err := vm.Forward(batch, c, make([]float32, vm.Config().NVocab)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := vm.ctx.Memory()
+	vm.ctx.ResetPeak()
+	if err := c.EndPrefill(0); err != nil {
+		t.Fatal(err)
+	}
+	after, peak := vm.ctx.Memory()
+	b, err := c.Bytes(0)
+	if err != nil || !b.Compressed {
+		t.Fatalf("bytes %+v, %v: want a compressed prompt", b, err)
+	}
+	t.Logf("device memory: %d bytes before EndPrefill, peak %d, after %d; compressed prompt %d bytes", before, peak, after, b.PromptStored)
+	if peak >= before+uint64(b.PromptStored) {
+		t.Errorf("peak %d bytes during EndPrefill: not below the %d held before plus the %d-byte compressed prompt", peak, before, b.PromptStored)
+	}
+	if after >= before {
+		t.Errorf("%d bytes after EndPrefill, %d before: compressing freed nothing", after, before)
+	}
+}

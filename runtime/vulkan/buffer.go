@@ -19,6 +19,7 @@ type Buffer struct {
 	mem    vk.Memory
 	size   uint64 // bytes usable by callers
 	alloc  uint64 // bytes of the vk.Buffer: size rounded up to 16 so kernels may read whole words
+	memory uint64 // bytes of its memory allocation (the driver's requirement, at least alloc)
 	mapped []byte // [alloc] when direct
 }
 
@@ -52,6 +53,9 @@ func (c *Context) newRawBuffer(size uint64, mem uint32, usage uint32, mapIt bool
 		c.dev.DestroyBuffer(b.buf)
 		return nil, fmt.Errorf("vulkan: allocating %d bytes of device memory on %s (heap of %d bytes, shared with everything already allocated): %w", req.Size, c.Info.Name, c.heapBytes, err)
 	}
+	b.memory = req.Size
+	c.memLive += req.Size
+	c.memPeak = max(c.memPeak, c.memLive)
 	if err = c.dev.BindBufferMemory(b.buf, b.mem, 0); err == nil && mapIt {
 		b.mapped, err = c.dev.MapMemory(b.mem, 0, size)
 	}
@@ -76,7 +80,16 @@ func (b *Buffer) Close() {
 	}
 	c.dev.DestroyBuffer(b.buf)
 	c.dev.FreeMemory(b.mem)
+	c.memLive -= b.memory
 }
+
+// Memory returns the bytes of memory the context's buffers hold now and the most they have held
+// since the context was made or since the last ResetPeak: for checking when memory is freed
+// (the press cache's end of prefill) and reporting how much a job needed.
+func (c *Context) Memory() (live, peak uint64) { return c.memLive, c.memPeak }
+
+// ResetPeak starts a new peak measurement of Memory at the current use.
+func (c *Context) ResetPeak() { c.memPeak = c.memLive }
 
 // All returns a span of the whole buffer.
 func (b *Buffer) All() Span { return Span{b, 0, b.size} }

@@ -45,6 +45,9 @@ type Context struct {
 	direct    bool   // memDevice is host-visible and coherent: map instead of staging
 	heapBytes uint64 // size of memDevice's heap, for out-of-memory errors
 	maxAlloc  uint64 // largest single allocation planned for (see chunkBytes)
+	// memLive and memPeak count the bytes of the buffers' memory allocations (Memory). Buffers
+	// are made and freed by one goroutine at a time, like the descriptor-set cache they share.
+	memLive, memPeak uint64
 
 	cmdPool  vk.CommandPool
 	oneShot  vk.CommandBuffer // for uploads and downloads through staging
