@@ -100,13 +100,12 @@ func (c *Cache) allocDense(s int) error {
 			}
 		}
 		if m.press != nil {
-			if err := alloc(&c.seqs[s].win, 4*uint64(m.winCap*m.cfg.NHead*m.cfg.HeadDim), "press window ring"); err != nil {
+			if err := alloc(&c.seqs[s].win, m.winBytes(), "press window ring"); err != nil {
 				return err
 			}
 		}
 		if m.press != nil && m.press.NeedsStats() {
-			st, err := m.ctx.NewPrefillStats(m.press, vulkan.StatsShape{NHeads: m.cfg.NHead, NKV: m.cfg.NKVHead, HeadDim: m.cfg.HeadDim,
-				TMax: c.ctx, MaxRows: m.opts.BatchSize, InvFreq: m.invFreq, NeoX: m.cfg.Arch.Rope == runtime.RopeNeox})
+			st, err := m.ctx.NewPrefillStats(m.press, m.statsShape(c.ctx))
 			if err != nil {
 				return fmt.Errorf("vkmodel: press %s statistics of %d sequences x %d layers: %w", m.press.Name(), c.nSeq, m.cfg.NLayer, err)
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/sparkrun/sparkrun/gguf"
+	"github.com/sparkrun/sparkrun/runtime"
 	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
@@ -43,15 +44,34 @@ func (m *Model) checkFit(f *gguf.File) error {
 }
 
 // cacheAllocs returns the buffers of a KV cache of nSeq sequences (newCache): keys and values of
-// [n_kv_head][ctx][head_dim] per sequence and layer. The small host-visible rows that Store and
-// Attend make on first use are left out.
+// [n_kv_head][ctx][head_dim] per sequence and layer and, with a press, each layer's window ring
+// and prefill statistics. The small host-visible rows that Store and Attend make on first use
+// are left out, and so are the compressed layers and tails of EndPrefill, which replace the
+// dense prompt layer by layer (Cache.compress) and take less than it.
 func (m *Model) cacheAllocs(nSeq int) []vulkan.Alloc {
 	c := &m.cfg
-	return []vulkan.Alloc{{
+	plan := []vulkan.Alloc{{
 		What:  fmt.Sprintf("KV cache layer buffer (%d positions)", m.opts.ContextSize),
 		Bytes: uint64(c.NKVHead*m.opts.ContextSize*c.HeadDim) * uint64(m.kvType.TypeSize()),
 		Count: 2 * c.NLayer * nSeq,
 	}}
+	if m.press != nil {
+		plan = append(plan, vulkan.Alloc{What: "press window ring", Bytes: m.winBytes(), Count: c.NLayer * nSeq})
+		if n := vulkan.PrefillStatsBytes(m.press, m.statsShape(m.opts.ContextSize)); n > 0 {
+			plan = append(plan, vulkan.Alloc{What: "press " + m.press.Name() + " statistics", Bytes: n, Count: c.NLayer * nSeq})
+		}
+	}
+	return plan
+}
+
+// winBytes returns the bytes of one layer's press window ring, [winCap][n_head*head_dim] f32.
+func (m *Model) winBytes() uint64 { return 4 * uint64(m.winCap*m.cfg.NHead*m.cfg.HeadDim) }
+
+// statsShape returns the shape of one layer's prefill statistics in a cache of ctx positions.
+func (m *Model) statsShape(ctx int) vulkan.StatsShape {
+	c := &m.cfg
+	return vulkan.StatsShape{NHeads: c.NHead, NKV: c.NKVHead, HeadDim: c.HeadDim, TMax: ctx,
+		MaxRows: m.opts.BatchSize, InvFreq: m.invFreq, NeoX: c.Arch.Rope == runtime.RopeNeox}
 }
 
 // activationAllocs returns the buffers allocate makes for one pass over Options.BatchSize tokens

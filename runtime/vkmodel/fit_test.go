@@ -32,14 +32,25 @@ func buffersBytes(bufs ...*vulkan.Buffer) uint64 {
 
 // TestFitPlan checks the fit check's plan against what Load and NewCache actually allocate, on a
 // model with k-quant, f32 and tied weights (qwen3 Q4_K_M, with per-head norms) and on one with
-// f32 weights, an output matrix and rope_freqs (llama3), for both KV types.
+// f32 weights, an output matrix and rope_freqs (llama3), for both KV types, and with presses
+// (window rings; the statistics of ObservedAttention and ExpectedAttention).
 func TestFitPlan(t *testing.T) {
 	for _, c := range []struct {
 		model string
 		kv    runtime.KVType
-	}{{"micro-qwen3.Q4_K_M.gguf", runtime.KVF16}, {"micro-llama3.f32.gguf", runtime.KVF32}} {
-		t.Run(c.model, func(t *testing.T) {
-			m := loadVK(t, c.model, runtime.Options{KVType: c.kv, ContextSize: 48, BatchSize: 24})
+		press string
+	}{
+		{"micro-qwen3.Q4_K_M.gguf", runtime.KVF16, ""}, {"micro-llama3.f32.gguf", runtime.KVF32, ""},
+		{"micro-qwen3.Q4_K_M.gguf", runtime.KVF16, "spark"},
+		{"micro-llama3.f32.gguf", runtime.KVF32, "observed_attention"},
+		{"micro-llama3.f32.gguf", runtime.KVF16, "expected_attention"},
+	} {
+		t.Run(c.model+"/"+c.press, func(t *testing.T) {
+			opts := runtime.Options{KVType: c.kv, ContextSize: 48, BatchSize: 24}
+			if c.press != "" {
+				opts.Press = &runtime.PressConfig{Name: c.press}
+			}
+			m := loadVK(t, c.model, opts)
 			w, kv, act, err := m.fitPlan(openFile(t, c.model))
 			if err != nil {
 				t.Fatal(err)
@@ -59,7 +70,15 @@ func TestFitPlan(t *testing.T) {
 			if err := cache.Err(); err != nil {
 				t.Fatal(err)
 			}
-			if got, want := planned(kv), buffersBytes(append(cache.k[0], cache.v[0]...)...); got != want {
+			want := buffersBytes(append(append(cache.k[0], cache.v[0]...), cache.seqs[0].win...)...)
+			for _, st := range cache.seqs[0].stats {
+				want += st.Size()
+			}
+			stats := c.press == "observed_attention" || c.press == "expected_attention"
+			if (c.press != "") != (len(cache.seqs[0].win) > 0) || stats != (cache.seqs[0].stats != nil) {
+				t.Fatalf("press %q: %d window rings, %d statistics", c.press, len(cache.seqs[0].win), len(cache.seqs[0].stats))
+			}
+			if got := planned(kv); got != want {
 				t.Errorf("KV cache: planned %d bytes, allocated %d", got, want)
 			}
 		})

@@ -77,16 +77,31 @@ func (c *Context) NewPrefillStats(p *DevicePress, s StatsShape) (*PrefillStats, 
 	case p.token == "expected_attention" && (D%2 != 0 || len(s.InvFreq) != D/2):
 		return nil, fmt.Errorf("vulkan: expected_attention statistics: head dim %d with %d RoPE frequencies (want an even head dim and head_dim/2 frequencies)", D, len(s.InvFreq))
 	}
-	words := H * (s.TMax + 2*s.MaxRows) // column sums, row statistics
-	if p.token == "expected_attention" {
-		words = H*(2*D+D*D) + D // shift, S1, S2 per head; the mean rotation
-	}
+	words := statsWords(p, s)
 	buf, err := c.NewBuffer(4 * uint64(words))
 	if err != nil {
 		return nil, fmt.Errorf("vulkan: %s statistics of %d bytes: %w", p.name, 4*words, err)
 	}
 	s.InvFreq = append([]float64(nil), s.InvFreq...)
 	return &PrefillStats{buf: buf, kind: p.token, nSink: p.opts.NSink, StatsShape: s}, nil
+}
+
+// PrefillStatsBytes returns the device bytes of one layer's statistics for press p (0 for a
+// press without them), what NewPrefillStats allocates: for a model's fit check.
+func PrefillStatsBytes(p *DevicePress, s StatsShape) uint64 {
+	if !p.NeedsStats() {
+		return 0
+	}
+	return 4 * uint64(statsWords(p, s))
+}
+
+// statsWords returns the 32-bit words of one layer's statistics for press p.
+func statsWords(p *DevicePress, s StatsShape) int {
+	H, D := s.NHeads, s.HeadDim
+	if p.token == "expected_attention" {
+		return H*(2*D+D*D) + D // shift, S1, S2 per head; the mean rotation
+	}
+	return H * (s.TMax + 2*s.MaxRows) // column sums, row statistics
 }
 
 // Size returns the statistics' device bytes.
