@@ -1,15 +1,158 @@
-// attn.glsl: causal attention of nQ query tokens over the KV cache, one workgroup per (query head x,
-// query token z). The queries are the last nQ of the T cached tokens, so query i sees tokens
-// 0 .. T-nQ+i (nQ = 1: decode; nQ > 1: prefill after the tokens' keys and values were stored).
-// K and V rows are read in tiles of WG tokens: each invocation scores one token (q.k * scale),
-// the tile's max and sum come from workgroup reductions, and a running max m, sum l and output
-// accumulator are rescaled by exp(m_old - m_new) per tile (online softmax), so any context length
-// runs in fixed shared memory. Invocations own output dims d = tid, tid+WG, ... (so headDim <=
-// MAXD and WG * ACC >= headDim). GQA: query head h reads KV head h / group.
+// attn.glsl: the online-softmax attention loop shared by the dense kernels (attn_f32, attn_f16:
+// KV_T defined, main() at the end) and attn_spark.comp (compressed layers).
+//
+// One workgroup serves up to GMAX query heads of one KV head (GQA: each key and value is read
+// once for all of them, each invocation holding the heads' numbers in a vec4). Tokens are taken
+// in tiles of WG: each invocation scores one token, the tile's max comes from a workgroup
+// reduction, and a running max m, sum l and output accumulator are rescaled by
+// exp(m_old - m_new) per tile (online softmax), so any context length runs in fixed shared
+// memory. The value side is split differently: invocation tid owns output dims 8·d8 .. 8·d8+7
+// (d8 = tid % D8, D8 = ceil(D/8)) of the tile's tokens sub, sub + nSub, ... (sub = tid / D8,
+// nSub = WG / D8), so that one read of a token's four probabilities serves eight dims (on a CPU
+// driver every shared or buffer read is a loop over the SIMD lanes, the dominant cost); each
+// subset also sums its tokens' probabilities, which spares a second reduction per tile, and
+// attn_end adds the nSub partial sums.
 #include "common.glsl"
 
-const uint MAXD = 256;           // largest supported head dim
-const uint ACC = MAXD / 64;      // accumulators per invocation; the host uses WG >= 64
+const uint MAXD = 256; // largest head dim
+const uint GMAX = 4;   // query heads per workgroup: one vec4
+const uint DPL = 8;    // value dims per invocation
+
+shared vec4 qs[MAXD]; // the heads' queries, channel-major
+shared vec4 ps[WG];   // this tile's probabilities (unnormalized)
+shared vec4 red4[WG]; // vec4 reduction partials
+// big is the value partial sums at the end, [WG][DPL] (so WG·DPL <= MAXD·4: WG <= 128), and
+// before that whatever the including shader needs (attn_spark: its recovery tables).
+shared vec4 big[MAXD * 4u];
+
+// wg_max4 returns the largest v over the workgroup in every invocation. Call in uniform control
+// flow; it contains barriers, the last after every read of its partials. With subgroups, one
+// subgroup combines the per-subgroup maxima and publishes the result, so that each invocation
+// reads one value rather than every partial (on a CPU driver each shared read is a loop over
+// the SIMD lanes).
+#ifdef SG
+shared vec4 red4Out; // the published result
+
+vec4 wg_max4(vec4 v) {
+	v = subgroupMax(v);
+	if (subgroupElect()) red4[gl_SubgroupID] = v;
+	barrier();
+	if (gl_SubgroupID == 0u) {
+		vec4 r = vec4(NEG_BIG);
+		for (uint i = gl_SubgroupInvocationID; i < gl_NumSubgroups; i += gl_SubgroupSize) r = max(r, red4[i]);
+		r = subgroupMax(r);
+		if (subgroupElect()) red4Out = r;
+	}
+	barrier();
+	return red4Out;
+}
+#else
+vec4 wg_max4(vec4 v) {
+	uint t = gl_LocalInvocationID.x;
+	red4[t] = v;
+	barrier();
+	for (uint s = WG / 2; s > 0; s >>= 1) {
+		if (t < s) red4[t] = max(red4[t], red4[t + s]);
+		barrier();
+	}
+	vec4 r = red4[0];
+	barrier();
+	return r;
+}
+#endif
+
+// attn_value2 returns value dims d and d+1 (0 where d+1 = D) of token t of the workgroup's
+// sequence; the including shader defines it. A shader that also defines ATTN_TAIL reads the
+// tokens from nc on (see attn_tile) with attn_tail2 instead: two loops rather than a branch per
+// read, since a CPU driver runs both sides of a branch, reads included.
+vec2 attn_value2(uint t, uint d);
+#ifdef ATTN_TAIL
+vec2 attn_tail2(uint t, uint d);
+#endif
+
+// The online-softmax state of this invocation.
+uint aD, aD8, aSub, aNSub, aD0; // head dim; value lanes per token; token subset and count; first value dim
+vec4 aM;                        // running max per head
+vec4 aL;                        // this subset's part of the denominator per head; after attn_end the whole
+vec4 aAcc[DPL];                 // [dim][head]: unnormalized output of this subset's tokens
+
+// attn_begin starts the state for head dim D.
+void attn_begin(uint D) {
+	uint tid = gl_LocalInvocationID.x;
+	aD = D;
+	aD8 = (D + DPL - 1u) / DPL;
+	aNSub = WG / aD8;
+	aSub = tid / aD8;
+	aD0 = (tid % aD8) * DPL;
+	aM = vec4(NEG_BIG);
+	aL = vec4(0.0);
+	[[unroll]] for (uint k = 0u; k < DPL; k++) aAcc[k] = vec4(0.0);
+}
+
+// ATTN_VALUES adds the probability-weighted values of this subset's tokens j0, j0 + nSub, ...
+// below j1 of the tile, read with LOAD, to the accumulator.
+#define ATTN_VALUES(LOAD, j0, j1)                                    \
+	for (uint j = j0; j < j1; j += aNSub) {                         \
+		vec4 pj = ps[j];                                            \
+		aL += pj;                                                   \
+		[[unroll]] for (uint k = 0u; k < DPL; k += 2u) {            \
+			if (aD0 + k < aD) {                                     \
+				vec2 v = LOAD(t0 + j, aD0 + k);                     \
+				aAcc[k] += pj * v.x;                                \
+				aAcc[k + 1u] += pj * v.y;                           \
+			}                                                       \
+		}                                                           \
+	}
+
+// attn_tile folds in the tile of n tokens starting at token t0: s is this invocation's token's
+// scaled logits (token t0 + tid, valid when tid < n); with ATTN_TAIL the tile's tokens from nc
+// on are the tail's. Call in uniform control flow.
+void attn_tile(vec4 s, uint t0, uint n, uint nc) {
+	uint tid = gl_LocalInvocationID.x;
+	vec4 mNew = max(aM, wg_max4(tid < n ? s : vec4(NEG_BIG)));
+	vec4 p = tid < n ? exp(s - mNew) : vec4(0.0);
+	ps[tid] = p;
+	barrier(); // publishes ps
+	vec4 corr = exp(aM - mNew);
+	aM = mNew;
+	aL *= corr;
+	[[unroll]] for (uint k = 0u; k < DPL; k++) aAcc[k] *= corr;
+	if (aSub < aNSub) {
+		ATTN_VALUES(attn_value2, aSub, nc)
+#ifdef ATTN_TAIL
+		// This subset's first token from nc on.
+		ATTN_VALUES(attn_tail2, nc + (aSub + aNSub - nc % aNSub) % aNSub, n)
+#endif
+	}
+	barrier(); // ps is rewritten by the next tile
+}
+
+// attn_end gathers the token subsets' partial sums into big and sets aL to the whole
+// denominator; then attn_out(d) is the unnormalized output dim d of the heads. It ends every use
+// of big the including shader made (the first barrier also covers a split that saw no tile).
+// Call in uniform control flow.
+void attn_end() {
+	barrier();
+	uint tid = gl_LocalInvocationID.x;
+	[[unroll]] for (uint k = 0u; k < DPL; k++) big[tid * DPL + k] = aAcc[k];
+	red4[tid] = aL; // each subset's lanes all hold its part: one of them counts
+	barrier();
+	aL = vec4(0.0);
+	for (uint s = 0u; s < aNSub; s++) aL += red4[s * aD8];
+}
+
+// attn_out returns the unnormalized output dim d of the heads (after attn_end).
+vec4 attn_out(uint d) {
+	vec4 v = vec4(0.0);
+	for (uint s = 0u; s < aNSub; s++) v += big[(s * aD8 + d / DPL) * DPL + d % DPL];
+	return v;
+}
+
+#ifdef KV_T
+// The dense kernels: causal attention of nQ query tokens over the KV cache, one workgroup per
+// (KV head and block of up to GMAX of its query heads: x, query token: z). The queries are the
+// last nQ of the T cached tokens, so query i sees tokens 0 .. T-nQ+i (nQ = 1: decode; nQ > 1:
+// prefill after the tokens' keys and values were stored).
 
 layout(push_constant) uniform PC {
 	uint headDim; // elements per head
@@ -18,56 +161,50 @@ layout(push_constant) uniform PC {
 	uint group;   // query heads per KV head
 	float scale;  // usually 1/sqrt(headDim)
 	uint nQ;      // query tokens
+	uint gBlocks; // workgroups per KV head along x: ceil(group / GMAX)
 } pc;
 
-layout(binding = 0) readonly buffer QB { float q[]; };     // [nQ][nHeads][headDim]
-layout(binding = 1) readonly buffer KB { KV_T kc[]; };     // [nKV][Tmax][headDim]
-layout(binding = 2) readonly buffer VB { KV_T vc[]; };     // [nKV][Tmax][headDim]
-layout(binding = 3) writeonly buffer OB { float o[]; };    // [nQ][nHeads][headDim]
+layout(binding = 0) readonly buffer QB { float q[]; };  // [nQ][nHeads][headDim]
+layout(binding = 1) readonly buffer KB { KV_T kc[]; };  // [nKV][Tmax][headDim]
+layout(binding = 2) readonly buffer VB { KV_T vc[]; };  // [nKV][Tmax][headDim]
+layout(binding = 3) writeonly buffer OB { float o[]; }; // [nQ][nHeads][headDim]
 
-shared float qs[MAXD]; // this head's query
-shared float ps[WG];   // this tile's probabilities (unnormalized)
+uint kvBase; // element index of this KV head's first key and value
+
+vec2 attn_value2(uint t, uint d) {
+	uint i = kvBase + t * aD + d;
+	return d + 1u < aD ? KV_LOAD2(vc, i) : vec2(KV_LOAD(vc, i), 0.0);
+}
 
 void main() {
-	uint h = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x, D = pc.headDim;
+	uint tid = gl_LocalInvocationID.x, D = pc.headDim;
+	uint kv = gl_WorkGroupID.x / pc.gBlocks, g0 = (gl_WorkGroupID.x % pc.gBlocks) * GMAX;
+	uint ng = min(GMAX, pc.group - g0);
 	uint qi = gl_WorkGroupID.z, T = pc.T - (pc.nQ - 1u - qi); // causal: tokens this query sees
-	uint qo = (qi * gl_NumWorkGroups.x + h) * D;              // this query head's row in q and o
-	uint kvBase = (h / pc.group) * pc.Tmax * D;
-	for (uint d = tid; d < D; d += WG) qs[d] = q[qo + d];
-	barrier();
-
-	float m = NEG_BIG, l = 0.0;
-	float acc[ACC];
-	[[unroll]] for (uint a = 0; a < ACC; a++) acc[a] = 0.0;
-
-	for (uint t0 = 0; t0 < T; t0 += WG) {
-		uint t = t0 + tid;
-		float s = NEG_BIG;
-		if (t < T) {
-			s = 0.0;
-			uint kr = kvBase + t * D;
-			for (uint d = 0; d < D; d++) s += qs[d] * KV_LOAD(kc, kr + d);
-			s *= pc.scale;
-		}
-		float mNew = max(m, wg_max(s));
-		float p = t < T ? exp(s - mNew) : 0.0;
-		ps[tid] = p;
-		float corr = exp(m - mNew);
-		l = l * corr + wg_sum(p); // wg_sum's barrier also publishes ps
-		uint n = min(WG, T - t0);
-		[[unroll]] for (uint a = 0; a < ACC; a++) {
-			uint d = tid + a * WG;
-			if (d < D) {
-				float v = acc[a] * corr;
-				for (uint j = 0; j < n; j++) v += ps[j] * KV_LOAD(vc, kvBase + (t0 + j) * D + d);
-				acc[a] = v;
-			}
-		}
-		m = mNew;
-		barrier(); // ps is rewritten by the next tile
+	uint nHeads = gl_NumWorkGroups.x / pc.gBlocks * pc.group;
+	uint qRow = qi * nHeads + kv * pc.group + g0; // first query row of this workgroup in q and o
+	kvBase = kv * pc.Tmax * D;
+	for (uint d = tid; d < D; d += WG) {
+		vec4 qv = vec4(0.0);
+		for (uint g = 0u; g < ng; g++) qv[g] = q[(qRow + g) * D + d];
+		qs[d] = qv;
 	}
-	[[unroll]] for (uint a = 0; a < ACC; a++) {
-		uint d = tid + a * WG;
-		if (d < D) o[qo + d] = acc[a] / l;
+	barrier();
+	attn_begin(D);
+	for (uint t0 = 0u; t0 < T; t0 += WG) {
+		uint t = t0 + tid;
+		vec4 s = vec4(0.0);
+		if (t < T) {
+			uint kr = kvBase + t * D;
+			for (uint d = 0u; d < D; d++) s += KV_LOAD(kc, kr + d) * qs[d];
+		}
+		uint n = min(WG, T - t0);
+		attn_tile(s * pc.scale, t0, n, n);
+	}
+	attn_end();
+	for (uint d = tid; d < D; d += WG) {
+		vec4 v = attn_out(d);
+		for (uint g = 0u; g < ng; g++) o[(qRow + g) * D + d] = v[g] / aL[g];
 	}
 }
+#endif

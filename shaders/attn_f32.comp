@@ -3,4 +3,5 @@
 #version 450
 #define KV_T float
 #define KV_LOAD(buf, i) buf[i]
+#define KV_LOAD2(buf, i) vec2(buf[i], buf[(i) + 1u])
 #include "attn.glsl"

@@ -5,23 +5,26 @@
 // whose header (H_* below, written by runtime/vulkan/spark.go) gives the offsets of its regions;
 // kept key values, α and values are f32, f16 or bf16 elements (header word H_ETYPE).
 //
-// One workgroup serves up to GMAX query heads of one KV head (GQA: a record is decoded once for
-// all of them, each invocation holding the GMAX heads' numbers in a vec4) over one token split
-// (z of S = gl_NumWorkGroups.z; S > 1 writes partial softmax states that attn_spark_combine
-// merges). Tokens are taken in tiles of WG, one per invocation. Records are variable-length
-// streams without per-token offsets: each invocation popcounts its token's keep mask, and an
-// exclusive workgroup scan of the kept counts and sign bytes gives its read positions; the running
-// base carries over tiles and starts from the layer's per-tile checkpoint. A SparK logit is q·k̂
-// with k̂_j the kept value or σ_j·α·ρ_j (spec 3.5/3.7: the same sum as Σ_kept q_j·k_j +
-// α·Σ_pruned σ_j·q_j·ρ_j, one multiply-add per channel for all heads). The channel loop is
-// branch-free with the same trip count (D) and channel j in every lane, so queries and ρ are
-// broadcast reads; the pruned channels' sign bits are fetched 32 at a time per mask word.
+// The loop is attn.glsl's: one workgroup serves up to GMAX query heads of one KV head (a record
+// is decoded once for all of them) over one token split (z of S = gl_NumWorkGroups.z; S > 1
+// writes partial softmax states that attn_spark_combine merges), one token per invocation in
+// tiles of WG. Records are variable-length streams without per-token offsets: each invocation
+// popcounts its token's keep mask, and an exclusive workgroup scan of the kept counts and sign
+// bytes gives its read positions; the running base carries over tiles and starts from the
+// layer's per-tile checkpoint.
+//
+// A SparK logit (spec 3.7) is Σ_kept q_j·k_j + α·Σ_pruned σ_j·u_j with u = q·ρ, computed as
+//     Σ_kept q_j·(k_j + α·ρ_j)  +  α·(2·Σ_{positive pruned} u_j − Σ_all u_j)
+// (the pruned sum is the positive part minus the negative one, and Σ_neg = Σ_all − Σ_kept −
+// Σ_pos), so the work follows what is stored: the kept loop walks the mask's set bits (nk
+// multiply-adds; with a fixed ratio every lane has the same count), and the positive pruned sum
+// takes one lookup per 4 channels in per-workgroup tables of u built once per dispatch: a
+// nibble's pruned bits take the next sign bits, scattered to their channels, and the result
+// indexes tab (tab[n][v] = Σ u over v's bits at nibble n). Byte tables would halve the lookups
+// but need D·512 bytes of shared memory, 32 KiB at D = 64.
 #version 450
-#include "common.glsl"
-
-const uint MAXD = 256;      // largest head dim (shared query arrays; 16-bit scan fields hold WG·MAXD)
-const uint ACC = MAXD / 64; // output dims per invocation; the host uses WG >= 64
-const uint GMAX = 4;        // query heads per workgroup: one vec4
+#define ATTN_TAIL
+#include "attn.glsl" // MAXD (16-bit scan fields hold WG·MAXD), GMAX, the online-softmax loop
 
 // Header words of the layer buffer.
 const uint H_KIND = 0u;   // KIND_*
@@ -64,10 +67,10 @@ layout(binding = 2) readonly buffer TB { uint tw[]; };  // tail keys and values 
 // [S][nHeads][D + 2]: unnormalized output, running max m, denominator l (attn_spark_combine).
 layout(binding = 3) writeonly buffer OB { float o[]; };
 
-shared vec4 qs[MAXD];  // the heads' queries, channel-major
 shared float rho[MAXD]; // ρ of this KV head (SparK recovery; 0 without)
-shared vec4 ps[WG];    // this tile's probabilities (unnormalized)
-shared vec4 red4[WG];  // vec4 reduction partials
+// attn.glsl's big holds the recovery tables, [ceil(D/4)][16]: tab[n][v] = Σ u_j over the channels
+// j = 4n+i of v's set bits (MAXD/4·16 entries: a quarter of big).
+#define tab big
 shared uint scanP[WG]; // scan partials
 
 uint etype;
@@ -86,53 +89,35 @@ float elem(uint base, uint idx) { return unpack(L[base + (etype == 0u ? idx : id
 // tailElem returns element idx of the tail binding.
 float tailElem(uint idx) { return unpack(tw[pc.tailType == 0u ? idx : idx >> 1], idx, pc.tailType); }
 
-// The vec4 and scan reductions follow common.glsl's pattern (uniform control flow, ending with a
-// barrier so the partials can be reused).
+// wg_scan returns the exclusive prefix sum of v over the workgroup and the total in tot. Call in
+// uniform control flow; its partials are read after its last barrier, so a barrier must come
+// between two calls (attn_tile has several). With subgroups, one subgroup scans the
+// per-subgroup totals in place (wg_max4 in attn.glsl says why).
 #ifdef SG
-#define WG_REDUCE4(NAME, SGOP, OP)                                  \
-vec4 NAME(vec4 v) {                                                 \
-	v = SGOP(v);                                                    \
-	if (subgroupElect()) red4[gl_SubgroupID] = v;                   \
-	barrier();                                                      \
-	vec4 r = red4[0];                                               \
-	for (uint i = 1; i < gl_NumSubgroups; i++) r = OP(r, red4[i]);  \
-	barrier();                                                      \
-	return r;                                                       \
-}
+shared uint scanTot;
 
-// wg_scan returns the exclusive prefix sum of v over the workgroup and the total in tot.
 uint wg_scan(uint v, out uint tot) {
 	uint ex = subgroupExclusiveAdd(v);
 	uint sum = subgroupAdd(v);
 	if (subgroupElect()) scanP[gl_SubgroupID] = sum;
 	barrier();
-	uint base = 0u;
-	tot = 0u;
-	for (uint i = 0u; i < gl_NumSubgroups; i++) {
-		uint s = scanP[i];
-		if (i < gl_SubgroupID) base += s;
-		tot += s;
+	if (gl_SubgroupID == 0u) {
+		uint carry = 0u;
+		for (uint i0 = 0u; i0 < gl_NumSubgroups; i0 += gl_SubgroupSize) {
+			uint i = min(i0 + gl_SubgroupInvocationID, gl_NumSubgroups - 1u);
+			uint x = i0 + gl_SubgroupInvocationID < gl_NumSubgroups ? scanP[i] : 0u;
+			uint e = carry + subgroupExclusiveAdd(x);
+			carry += subgroupAdd(x);
+			if (i0 + gl_SubgroupInvocationID < gl_NumSubgroups) scanP[i] = e;
+		}
+		if (subgroupElect()) scanTot = carry;
 	}
 	barrier();
-	return base + ex;
+	tot = scanTot;
+	return scanP[gl_SubgroupID] + ex;
 }
 #else
-#define WG_REDUCE4(NAME, SGOP, OP)                                  \
-vec4 NAME(vec4 v) {                                                 \
-	uint t = gl_LocalInvocationID.x;                                \
-	red4[t] = v;                                                    \
-	barrier();                                                      \
-	for (uint s = WG / 2; s > 0; s >>= 1) {                         \
-		if (t < s) red4[t] = OP(red4[t], red4[t + s]);              \
-		barrier();                                                  \
-	}                                                               \
-	vec4 r = red4[0];                                               \
-	barrier();                                                      \
-	return r;                                                       \
-}
-
-// wg_scan returns the exclusive prefix sum of v over the workgroup and the total in tot
-// (Hillis-Steele in shared memory).
+// Hillis-Steele in shared memory.
 uint wg_scan(uint v, out uint tot) {
 	uint t = gl_LocalInvocationID.x;
 	scanP[t] = v;
@@ -144,15 +129,32 @@ uint wg_scan(uint v, out uint tot) {
 		barrier();
 	}
 	tot = scanP[WG - 1u];
-	uint incl = scanP[t];
-	barrier();
-	return incl - v;
+	return scanP[t] - v;
 }
 #endif
 
-vec4 op_add4(vec4 a, vec4 b) { return a + b; }
-WG_REDUCE4(wg_sum4, subgroupAdd, op_add4)
-WG_REDUCE4(wg_max4, subgroupMax, max)
+// ELEM2 returns elements idx and idx2 of the element stream starting at word base of buffer BUF
+// (ty: 0 f32, 1 f16, 2 bf16). It reads two words without branching, although idx and idx+1 of
+// 16-bit elements often share one: the CPU driver runs both sides of a branch, reads included.
+#define ELEM2(BUF, base, idx, idx2, ty) vec2(unpack(BUF[(base) + ((ty) == 0u ? (idx) : (idx) >> 1)], idx, ty), \
+	unpack(BUF[(base) + ((ty) == 0u ? (idx2) : (idx2) >> 1)], idx2, ty))
+
+uint kvHead, nTok, vWord; // this workgroup's KV head, the layer's tokens, word offset of V
+
+// attn_value2 and attn_tail2 read value dims d and d+1 of token t of the layer and of the tail
+// (t from the layer's token count on). With an odd D, dim d+1 = D is past the row (maybe past
+// the buffer): they read dim d twice and return 0 for it.
+vec2 attn_value2(uint t, uint d) {
+	uint d2 = d + 1u < aD ? 1u : 0u, idx = (kvHead * nTok + t) * aD + d;
+	vec2 v = ELEM2(L, vWord, idx, idx + d2, etype);
+	return vec2(v.x, v.y * float(d2));
+}
+
+vec2 attn_tail2(uint t, uint d) {
+	uint d2 = d + 1u < aD ? 1u : 0u, idx = pc.tailV + (kvHead * pc.tailCap + t - nTok) * aD + d;
+	vec2 v = ELEM2(tw, 0u, idx, idx + d2, pc.tailType);
+	return vec2(v.x, v.y * float(d2));
+}
 
 void main() {
 	uint tid = gl_LocalInvocationID.x;
@@ -172,6 +174,22 @@ void main() {
 		rho[d] = signs ? uintBitsToFloat(L[L[H_RHO] + i * D + d]) : 0.0;
 	}
 	barrier();
+	uint nibbles = (D + 3u) / 4u;
+	if (signs) {
+		for (uint e = tid; e < nibbles * 16u; e += WG) {
+			uint j0 = (e >> 4) * 4u;
+			vec4 sum = vec4(0.0);
+			for (uint b = 0u; b < 4u; b++) {
+				if ((e & (1u << b)) != 0u && j0 + b < D) sum += qs[j0 + b] * rho[j0 + b];
+			}
+			tab[e] = sum;
+		}
+	}
+	barrier();
+	vec4 uAll = vec4(0.0); // Σ u over all channels
+	if (signs) {
+		for (uint n = 0u; n < nibbles; n++) uAll += tab[n * 16u + 15u];
+	}
 
 	// Token split z of S covers whole tiles; the checkpoints give its stream positions.
 	uint total = T + pc.tailLen, tiles = (total + WG - 1u) / WG, S = gl_NumWorkGroups.z;
@@ -183,17 +201,17 @@ void main() {
 		keptBase = L[ck];
 		signBase = L[ck + 1u] * 8u;
 	}
-	vec4 m = vec4(NEG_BIG), l = vec4(0.0);
-	vec4 acc[ACC];
-	[[unroll]] for (uint a = 0; a < ACC; a++) acc[a] = vec4(0.0);
-
+	kvHead = i;
+	nTok = T;
+	vWord = vW;
+	attn_begin(D);
 	for (uint t0 = tBegin; t0 < tEnd; t0 += WG) {
 		uint t = t0 + tid;
 		uint mAddr = maskHead + t * mTok;
 		// Record sizes: kept count in the low 16 bits, sign bytes in the high 16 (tile sums fit).
-		uint cnt = 0u;
+		uint cnt = 0u, nk = 0u;
 		if (t < T) {
-			uint nk = D; // dense keys: whole rows
+			nk = D; // dense keys: whole rows
 			if (kind == KIND_MASKED) {
 				nk = 0u;
 				for (uint w = 0u; w < MW; w++) nk += bitCount(L[mAddr + w]);
@@ -214,31 +232,50 @@ void main() {
 			if (kind == KIND_DENSE) {
 				for (uint j = 0u; j < D; j++) dk += elem(keptW, ko + j) * qs[j];
 			} else {
-				for (uint w = 0u; w < MW; w++) {
-					uint mk = L[mAddr + w], j0 = w * 32u, nj = min(32u, D - j0);
-					// The next 32 sign bits from bit sb: a word holds the signs of at most 32
-					// pruned channels. The stream is padded by one word, so sw+1 is readable.
-					uint sg = 0u;
-					if (signs) {
+				// Kept channels: walk the mask's set bits, nk multiply-adds (the same count in
+				// every lane with a fixed ratio), two mask words at a time in registers. Each
+				// also adds α·u_j = α·ρ_j·q_j, so that the recovery below needs only the
+				// positive pruned channels (see the header comment).
+				uint c = ko;
+				for (uint w = 0u; w < MW; w += 2u) {
+					uint m0 = L[mAddr + w];
+					uint m1 = L[mAddr + min(w + 1u, MW - 1u)] & (w + 1u < MW ? ~0u : 0u);
+					uint n2 = bitCount(m0) + bitCount(m1);
+					for (uint e = 0u; e < n2; e++) {
+						bool lo = m0 != 0u;
+						uint j = (w << 5) + (lo ? uint(findLSB(m0)) : 32u + uint(findLSB(m1)));
+						m0 = lo ? m0 & (m0 - 1u) : m0;
+						m1 = lo ? m1 : m1 & (m1 - 1u);
+						dk += (elem(keptW, c) + alpha * rho[j]) * qs[j];
+						c++;
+					}
+				}
+				if (signs) {
+					// Σ u over the positive pruned channels, a nibble at a time: the nibble's
+					// pruned bits take the next sign bits, scattered to their channels (a
+					// branch-free deposit: arithmetic is cheap next to a table read), and tab
+					// sums u over the result.
+					vec4 pos = vec4(0.0);
+					for (uint w = 0u; w < MW; w++) {
+						uint nj = min(32u, D - w * 32u);
+						uint pm = ~L[mAddr + w] & (nj == 32u ? ~0u : (1u << nj) - 1u);
+						// The next 32 sign bits from bit sb: a word holds the signs of at most 32
+						// pruned channels. The stream is padded by one word, so sw+1 is
+						// readable; a shift by 32 is undefined, hence the mask.
 						uint sw = signW + (sb >> 5), sh = sb & 31u;
-						sg = L[sw] >> sh;
-						if (sh != 0u) sg |= L[sw + 1u] << (32u - sh);
+						uint sg = (L[sw] >> sh) | ((L[sw + 1u] << ((32u - sh) & 31u)) & (sh != 0u ? ~0u : 0u));
+						sb += bitCount(pm);
+						for (uint n = 0u; n < (nj + 3u) / 4u; n++) {
+							uint p = (pm >> (4u * n)) & 15u, v = 0u;
+							[[unroll]] for (uint b = 0u; b < 4u; b++) {
+								uint pb = (p >> b) & 1u;
+								v |= (sg & pb) << b;
+								sg >>= pb;
+							}
+							pos += tab[(w * 8u + n) * 16u + v];
+						}
 					}
-					uint pk = 0u; // pruned channels of this word so far
-					for (uint b = 0u; b < nj; b++) {
-						uint j = j0 + b;
-						// Branch-free, one scalar key per channel: the kept value or the
-						// recovered σ·α·ρ_j. The load at ko is always inside the buffer
-						// (the sign, α or value region follows the kept values).
-						bool kept = ((mk >> b) & 1u) != 0u;
-						float kv = elem(keptW, ko);
-						float rec = alpha * rho[j];
-						rec = ((sg >> pk) & 1u) != 0u ? rec : -rec;
-						dk += (kept ? kv : rec) * qs[j];
-						ko += kept ? 1u : 0u;
-						pk += kept ? 0u : 1u;
-					}
-					sb += pk;
+					dk += alpha * (2.0 * pos - uAll);
 				}
 			}
 			s = dk * pc.scale;
@@ -249,46 +286,26 @@ void main() {
 			s = dk * pc.scale;
 		}
 
-		vec4 mNew = max(m, wg_max4(s));
-		vec4 p = t < tEnd ? exp(s - mNew) : vec4(0.0);
-		ps[tid] = p;
-		vec4 corr = exp(m - mNew);
-		l = l * corr + wg_sum4(p); // wg_sum4's barrier also publishes ps
 		uint n = min(WG, tEnd - t0);
-		uint nc = T > t0 ? min(n, T - t0) : 0u; // compressed tokens of this tile; the rest are tail
-		[[unroll]] for (uint a = 0; a < ACC; a++) {
-			uint d = tid + a * WG;
-			if (d < D) {
-				vec4 v = acc[a] * corr;
-				for (uint j = 0u; j < nc; j++) v += ps[j] * elem(vW, (i * T + t0 + j) * D + d);
-				for (uint j = nc; j < n; j++) v += ps[j] * tailElem(pc.tailV + (i * pc.tailCap + (t0 + j - T)) * D + d);
-				acc[a] = v;
-			}
-		}
-		m = mNew;
-		barrier(); // ps is rewritten by the next tile
+		attn_tile(s, t0, n, T > t0 ? min(n, T - t0) : 0u);
 	}
-	if (S == 1u) {
-		[[unroll]] for (uint a = 0; a < ACC; a++) {
-			uint d = tid + a * WG;
-			if (d < D) {
-				for (uint g = 0u; g < ng; g++) o[(qRow + g) * D + d] = acc[a][g] / l[g];
-			}
-		}
-		return;
-	}
+	attn_end();
 	uint nHeads = gl_NumWorkGroups.x / pc.gBlocks * pc.group;
 	uint base = gl_WorkGroupID.z * nHeads * (D + 2u);
-	[[unroll]] for (uint a = 0; a < ACC; a++) {
-		uint d = tid + a * WG;
-		if (d < D) {
-			for (uint g = 0u; g < ng; g++) o[base + (qRow + g) * (D + 2u) + d] = acc[a][g];
+	for (uint d = tid; d < D; d += WG) {
+		vec4 v = attn_out(d);
+		for (uint g = 0u; g < ng; g++) {
+			if (S == 1u) {
+				o[(qRow + g) * D + d] = v[g] / aL[g];
+			} else {
+				o[base + (qRow + g) * (D + 2u) + d] = v[g];
+			}
 		}
 	}
-	if (tid == 0u) {
+	if (S > 1u && tid == 0u) {
 		for (uint g = 0u; g < ng; g++) {
-			o[base + (qRow + g) * (D + 2u) + D] = m[g];
-			o[base + (qRow + g) * (D + 2u) + D + 1u] = l[g];
+			o[base + (qRow + g) * (D + 2u) + D] = aM[g];
+			o[base + (qRow + g) * (D + 2u) + D + 1u] = aL[g];
 		}
 	}
 }

@@ -1,4 +1,4 @@
-//go:build cgo
+//go:build cgo && unix
 
 package vkmodel
 
@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/gguf"
@@ -65,13 +67,16 @@ func BenchmarkPrefill(b *testing.B) {
 // Llama-3.2-1B shape (Q4_0 weights, f16 cache) with the dense cache and with the device press
 // caches SparK λ = 0.5 and 0.8 and snap_spark (SnapKV to half the prompt, then SparK λ = 0.8):
 // tok/s of one decode step at position T (rewritten every iteration, so the context stays T),
-// and the cache's KV bytes (kv-bytes: the layers' stored bytes, compressed prompt plus the
-// tail's one position; dense-bytes: the same positions in a dense f16 cache). The T-token
-// prompt is not run through the model, which would take minutes on lavapipe: every layer's
-// cache and window ring are filled with Gaussian keys, values and queries (post-RoPE numbers of
-// a real prompt would only change which channels are kept, not the work), then EndPrefill
-// compresses them on the device. T is 4096 and 16384 (snap_spark at 16384 on GPUs only), 1024
-// with -short.
+// the process CPU time per step (cpu-s/tok: on lavapipe the device is this process's threads,
+// and CPU time is what other load on a shared machine distorts least), and the cache's KV bytes
+// (kv-bytes: the layers' stored bytes, compressed prompt plus the tail's one position;
+// dense-bytes: the same positions in a dense f16 cache). The T-token prompt is not run through
+// the model, which would take minutes on lavapipe: every layer's cache and window ring are
+// filled with Gaussian keys, values and queries (post-RoPE numbers of a real prompt would only
+// change which channels are kept, not the work), then EndPrefill compresses them on the device.
+// T is 4096 and 16384 (snap_spark at 16384 on GPUs only), 1024 with -short. On lavapipe the
+// projections dominate a step; runtime/vulkan's BenchmarkLayerAttention times the attention
+// dispatches alone.
 func BenchmarkLongContext(b *testing.B) {
 	f, err := synth.Build("llama3.2-1b", ggml.TypeQ4_0, 1)
 	if err != nil {
@@ -130,12 +135,14 @@ func benchLongContext(b *testing.B, f *gguf.File, T int, cfg *runtime.PressConfi
 	if err := m.Forward(step, c, logits); err != nil { // warm-up: pipelines, descriptor sets
 		b.Fatal(err)
 	}
+	cpu0 := cpuTime()
 	for b.Loop() {
 		if err := m.Forward(step, c, logits); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+	b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/tok")
 	kb, err := c.Bytes(0)
 	if err != nil {
 		b.Fatal(err)
@@ -176,4 +183,13 @@ func fillPrompt(b testing.TB, c *Cache, T int) {
 		}
 	}
 	c.seqs[0].filled = T
+}
+
+// cpuTime is the CPU time this process has used, lavapipe's worker threads included.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -255,8 +255,11 @@ func (r *Recorder) Attend(q, k, v, out Span, p Attention) error {
 	if err != nil {
 		return err
 	}
+	// One workgroup per KV head, block of up to sparkGroup of its query heads and query token.
+	G := p.NHeads / p.NKV
+	blocks := (G + sparkGroup - 1) / sparkGroup
 	return r.dispatch("attn_"+matrixTypes[p.KV], b,
-		push(p.HeadDim, p.T, p.TMax, p.NHeads/p.NKV, p.Scale, nq), uint32(p.NHeads), uint32(nq))
+		push(p.HeadDim, p.T, p.TMax, G, p.Scale, nq, blocks), uint32(p.NKV*blocks), uint32(nq))
 }
 
 // KVStore describes a write of Tokens tokens' keys or values into a KV cache.

@@ -367,6 +367,11 @@ func TestAttend(t *testing.T) {
 		{NHeads: 2, NKV: 1, HeadDim: 256, T: 128, TMax: 130},
 		{NHeads: 4, NKV: 2, HeadDim: 32, T: 7, TMax: 9, Queries: 7},
 		{NHeads: 3, NKV: 1, HeadDim: 64, T: 140, TMax: 150, Queries: 13},
+		// Groups over the workgroup's 4 heads (two workgroups per KV head, the second with 2),
+		// and head dims that leave the last value invocation part of its 8 dims (20) or one
+		// dim of a pair (7, f16 pairs then straddle words).
+		{NHeads: 12, NKV: 2, HeadDim: 20, T: 260, TMax: 261},
+		{NHeads: 6, NKV: 1, HeadDim: 7, T: 9, TMax: 11, Queries: 3},
 	}
 	forEachConfig(t, func(t *testing.T, c *Context) {
 		rng := rand.New(rand.NewPCG(15, 16))

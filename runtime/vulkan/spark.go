@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"runtime"
 
 	"github.com/sparkrun/sparkrun/ggml"
 	"github.com/sparkrun/sparkrun/press"
@@ -67,7 +68,8 @@ const (
 	kindMasked = 1
 )
 
-// sparkGroup is the number of query heads one attn_spark workgroup serves (GMAX in the shader).
+// sparkGroup is the number of query heads one attention workgroup serves, dense (Attend) or
+// compressed (GMAX in shaders/attn.glsl).
 const sparkGroup = 4
 
 // The shader's scan adds a tile's kept counts (at most wgSize tokens × maxHeadDim channels) in a
@@ -285,7 +287,7 @@ func (r *Recorder) AttendCompressed(q Span, cl *CompressedLayer, tail DenseTail,
 	G := nHeads / nKV
 	blocks := (G + sparkGroup - 1) / sparkGroup
 	pc := push(G, float32(1/math.Sqrt(float64(D))), tail.Len, tail.Cap, tk, tv, blocks, tt)
-	S := splits(nKV*blocks, cl.NTokens+tail.Len)
+	S := splits(nKV*blocks, cl.NTokens+tail.Len, r.ctx.splitTarget())
 	if S == 1 {
 		return r.dispatch("attn_spark", b, pc, uint32(nKV*blocks), 1)
 	}
@@ -303,16 +305,29 @@ func (r *Recorder) AttendCompressed(q Span, cl *CompressedLayer, tail DenseTail,
 	return r.dispatch("attn_spark_combine", []vk.BufferRange{pb[0], b[3]}, push(D, S, nHeads), uint32(nHeads), 1)
 }
 
-// splitWorkgroups is the number of workgroups a compressed attention aims for: with few KV heads
-// one workgroup per head leaves most of a GPU idle, so the tokens are split (flash-decoding) and
-// the splits' partial softmax states merged by a second dispatch.
+// splitWorkgroups is the number of workgroups a compressed attention aims for on a GPU: with few
+// KV heads one workgroup per head leaves most of a GPU idle, so the tokens are split
+// (flash-decoding) and the splits' partial softmax states merged by a second dispatch.
 const splitWorkgroups = 128
 
+// splitTarget returns the number of workgroups a compressed attention aims for on c's device:
+// splitWorkgroups on a GPU; on a CPU driver (lavapipe runs workgroups on one thread per core)
+// two per core, since every further split only adds its setup, its partial results and their
+// merge (measured on lavapipe at 4096 tokens, 8 KV heads: 16 splits per head cost 25-30% more
+// CPU time than none).
+func (c *Context) splitTarget() int {
+	if c.Info.Type == "CPU" {
+		return 2 * runtime.NumCPU()
+	}
+	return splitWorkgroups
+}
+
 // splits returns the token splits for wgs workgroups per split over tokens tokens: enough for
-// splitWorkgroups in all, at most one per tile of wgSize tokens, and a whole number of tiles each.
-func splits(wgs, tokens int) int {
+// target workgroups in all, at most one per tile of wgSize tokens, and a whole number of tiles
+// each.
+func splits(wgs, tokens, target int) int {
 	tiles := (tokens + wgSize - 1) / wgSize
-	s := min((splitWorkgroups+wgs-1)/wgs, tiles)
+	s := max(1, min((target+wgs-1)/wgs, tiles))
 	per := (tiles + s - 1) / s
 	return (tiles + per - 1) / per // no split left without tiles
 }

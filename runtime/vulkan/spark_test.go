@@ -3,12 +3,9 @@
 package vulkan
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -219,9 +216,10 @@ func randPressInput(rng *rand.Rand, H, nKV, T, D int) *press.Input {
 }
 
 // TestAttendCompressedShapes checks awkward shapes: head dims that are not multiples of 32 (mask
-// words with unused bits) or of 8 (mask bytes), token counts across tile boundaries, tails that
-// span tiles, GQA groups of 1, 3, 4 and 6 (two workgroups per KV head), f16 and bf16 storage, and
-// SparK's variable-length records (group mode), ThinK and token eviction.
+// words with unused bits), of 8 (mask bytes) or of 2 (value pairs across words), token counts
+// across tile boundaries, tails that span tiles, GQA groups of 1, 3, 4, 5 and 6 (two workgroups
+// per KV head), f16 and bf16 storage, and SparK's variable-length records (group mode), ThinK and
+// token eviction.
 func TestAttendCompressedShapes(t *testing.T) {
 	type shape struct {
 		press  string
@@ -241,6 +239,9 @@ func TestAttendCompressedShapes(t *testing.T) {
 		{press: "snap_spark", o: press.Options{KeyRatio: 0.8, Budget: 100}, H: 8, nKV: 2, T: 260, D: 64, tail: 70},
 		{press: "snapkv", o: press.Options{Budget: 90, DType: press.BF16}, H: 4, nKV: 2, T: 200, D: 72, tail: 5},
 		{press: "streaming_llm", o: press.Options{TokenRatio: 0.5}, H: 2, nKV: 2, T: 300, D: 8, tail: 70},
+		// An odd head dim: value pairs straddle words, and the last pair has one dim.
+		{press: "spark", o: press.Options{KeyRatio: 0.5, DType: press.F16}, H: 4, nKV: 2, T: 140, D: 13, tail: 5},
+		{press: "spark", o: press.Options{KeyRatio: 0.8}, H: 10, nKV: 2, T: 130, D: 33, tail: 3},
 	}
 	if testing.Short() {
 		shapes = shapes[:4]
@@ -269,26 +270,30 @@ func TestAttendCompressedShapes(t *testing.T) {
 	forEachConfig(t, func(t *testing.T, c *Context) { checkAttend(t, c, cases) })
 }
 
-// TestSplits checks the token split choice: enough splits for splitWorkgroups workgroups, never
-// more than one per tile, and no split left without tokens.
+// TestSplits checks the token split choice: enough splits for the target number of workgroups
+// (splitWorkgroups on a GPU, a few on a CPU driver), never more than one per tile, and no split
+// left without tokens.
 func TestSplits(t *testing.T) {
-	for _, c := range []struct{ wgs, tokens, want int }{
-		{8, 4096, 16},   // Llama-3.2-1B: 8 KV heads × 16 splits of 2 tiles
-		{8, 100, 1},     // one tile
-		{2, 300, 3},     // one split per tile
-		{128, 10000, 1}, // enough workgroups already
-		{8, 129, 2},
-		{40, 1000, 4},    // 8 tiles: 4 splits of 2
-		{32, 6 * 128, 3}, // 4 wanted, but splits of 2 tiles need only 3 (a 4th would be empty)
-		{20, 5 * 128, 5},
+	for _, c := range []struct{ wgs, tokens, target, want int }{
+		{8, 4096, splitWorkgroups, 16}, // Llama-3.2-1B: 8 KV heads × 16 splits of 2 tiles
+		{8, 100, splitWorkgroups, 1},   // one tile
+		{2, 300, splitWorkgroups, 3},   // one split per tile
+		{128, 10000, splitWorkgroups, 1},
+		{8, 129, splitWorkgroups, 2},
+		{40, 1000, splitWorkgroups, 4},    // 8 tiles: 4 splits of 2
+		{32, 6 * 128, splitWorkgroups, 3}, // 4 wanted, but splits of 2 tiles need only 3 (a 4th would be empty)
+		{20, 5 * 128, splitWorkgroups, 5},
+		{8, 4096, 4, 1}, // a 2-core CPU driver: the KV heads are enough
+		{1, 4096, 4, 4},
+		{3, 40, 0, 1}, // a target below the workgroups: no split
 	} {
-		got := splits(c.wgs, c.tokens)
+		got := splits(c.wgs, c.tokens, c.target)
 		if got != c.want {
-			t.Errorf("splits(%d, %d) = %d, want %d", c.wgs, c.tokens, got, c.want)
+			t.Errorf("splits(%d, %d, %d) = %d, want %d", c.wgs, c.tokens, c.target, got, c.want)
 		}
 		tiles := (c.tokens + wgSize - 1) / wgSize
 		if per := (tiles + got - 1) / got; (got-1)*per >= tiles {
-			t.Errorf("splits(%d, %d) = %d leaves a split of %d tiles empty", c.wgs, c.tokens, got, per)
+			t.Errorf("splits(%d, %d, %d) = %d leaves a split of %d tiles empty", c.wgs, c.tokens, c.target, got, per)
 		}
 	}
 }
@@ -354,129 +359,6 @@ func TestAttendCompressedDecodeSteps(t *testing.T) {
 			}
 		}
 	})
-}
-
-// BenchmarkAttendCompressed times one decode attention step for the Llama-3.2-1B layer shape (8
-// KV heads, 32 query heads, head dim 64) at T = 4096 (f32 and f16 storage) and T = 16384 (f16; not
-// with -short) tokens, without validation: the existing dense kernel (Attend) on the full cache,
-// and AttendCompressed on the same tokens stored dense (press "none"), as SparK λ = 0.5 and 0.8
-// records, and as snap_spark (SnapKV to T/2 tokens, then SparK λ = 0.8). kv-bytes is the layer's
-// device bytes (K and V, with AttendCompressed's header and ρ); gpu-us/op the dispatch's GPU time
-// from timestamp queries. The .../cpu runs time press.CompressedLayer.Attend on the same layer
-// (one goroutine) for scale.
-func BenchmarkAttendCompressed(b *testing.B) {
-	o, err := OptionsFromEnv("auto")
-	if err != nil {
-		b.Fatal(err)
-	}
-	o.Validate = false
-	o.DebugKernels, o.DebugOut = true, io.Discard
-	c, err := Open(o)
-	if errors.Is(err, ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	const nKV, H, D = 8, 32, 64
-	rng := rand.New(rand.NewPCG(31, 32))
-	q, err := c.NewBuffer(4 * H * D)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer q.Close()
-	out, err := c.NewBuffer(4 * H * D)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer out.Close()
-	if err := q.WriteF32(0, randNorm(rng, H*D)); err != nil {
-		b.Fatal(err)
-	}
-	r, err := c.NewRecorder()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
-	// time runs op once per iteration and reports GPU time and bytes.
-	time := func(b *testing.B, bytes uint64, op func() error) {
-		gpu := 0.0
-		for b.Loop() {
-			if err := r.Begin(); err != nil {
-				b.Fatal(err)
-			}
-			if err := op(); err != nil {
-				b.Fatal(err)
-			}
-			if err := r.Submit(); err != nil {
-				b.Fatal(err)
-			}
-			for _, kt := range r.Times() {
-				gpu += kt.Micros
-			}
-		}
-		b.ReportMetric(gpu/float64(b.N), "gpu-us/op")
-		b.ReportMetric(float64(bytes), "kv-bytes")
-	}
-	presses := []struct {
-		name string
-		o    press.Options
-	}{
-		{"none", press.Options{}},
-		{"spark", press.Options{KeyRatio: 0.5}},
-		{"spark", press.Options{KeyRatio: 0.8}},
-		{"snap_spark", press.Options{KeyRatio: 0.8, TokenRatio: 0.5}},
-	}
-	for _, run := range []struct {
-		T  int
-		dt press.DType
-	}{{4096, press.F32}, {4096, press.F16}, {16384, press.F16}} {
-		if testing.Short() && run.T > 4096 {
-			continue
-		}
-		in := randPressInput(rng, H, nKV, run.T, D)
-		b.Run(fmt.Sprintf("T%d/%s/attn_dense", run.T, run.dt), func(b *testing.B) {
-			kt := map[press.DType]ggml.Type{press.F32: ggml.TypeF32, press.F16: ggml.TypeF16}[run.dt]
-			var bufs [2]*Buffer
-			for n, x := range [][]float32{in.KV.K, in.KV.V} {
-				raw := wordBytes(appendElems(nil, x, run.dt))
-				if bufs[n], err = c.NewBuffer(uint64(len(raw))); err != nil {
-					b.Fatal(err)
-				}
-				defer bufs[n].Close()
-				if err := bufs[n].Write(0, raw); err != nil {
-					b.Fatal(err)
-				}
-			}
-			p := Attention{NHeads: H, NKV: nKV, HeadDim: D, T: run.T, TMax: run.T, Scale: float32(1 / math.Sqrt(D)), KV: kt}
-			time(b, bufs[0].Size()+bufs[1].Size(), func() error { return r.Attend(q.All(), bufs[0].All(), bufs[1].All(), out.All(), p) })
-		})
-		for _, pr := range presses {
-			pr.o.DType = run.dt
-			name := fmt.Sprintf("T%d/%s/%s_lambda%.1f", run.T, run.dt, pr.name, pr.o.KeyRatio)
-			l := mustCompress(b, pr.name, pr.o, in)
-			b.Run(name+"/cpu", func(b *testing.B) { // the press's own CPU kernel, for scale
-				qh, oh := randNorm(rng, H*D), make([]float32, H*D)
-				var s press.Scratch
-				for b.Loop() {
-					if err := l.Attend(oh, qh, H, nil, &s); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.ReportMetric(float64(l.Bytes()), "kv-bytes")
-			})
-			b.Run(name+"/vulkan", func(b *testing.B) {
-				dl, err := c.UploadCompressed(l)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer dl.Close()
-				b.Logf("%s layer of %d tokens: %d device bytes (press Bytes %d, dense %d)", dl.Layout, dl.NTokens, dl.Bytes(), l.Bytes(), l.DenseBytes())
-				time(b, dl.Bytes(), func() error { return r.AttendCompressed(q.All(), dl, DenseTail{}, out.All(), H) })
-			})
-		}
-	}
 }
 
 // TestAttendCompressedBadInput checks that malformed layers and operands are refused with an
