@@ -6,7 +6,7 @@
 # that token generation uses (weight bytes per token x tg tokens/s / bandwidth). Then the
 # long-context KV press cases of issue 8: tg after a 4k and a 16k prompt on the synthetic
 # Llama-3.2-1B shape, dense vs SparK λ=0.5 / 0.8 vs snap_spark, compressed on the GPU, with the
-# KV bytes of each, and the per-layer compressed-attention and long-context Go benchmarks.
+# KV bytes of each, and the per-layer attention (dense vs compressed) and long-context Go benchmarks.
 #
 # Usage: tests/gpu/check.sh [BANDWIDTH_GBPS]   (default 4800, the H200's HBM3e)
 # Needs: Go, gcc, libvulkan (the loader), the GPU's Vulkan ICD. Installs nothing.
@@ -64,4 +64,4 @@ PY
 done
 cat "$out/press.txt"
 go test -count=1 -run XXX -bench 'LongContext' -benchtime 3x ./runtime/vkmodel/ 2>&1 | grep -E "Benchmark|ok|FAIL"
-go test -count=1 -run XXX -bench 'AttendCompressed' ./runtime/vulkan/ 2>&1 | grep -E "Benchmark|ok|FAIL"
+go test -count=1 -run XXX -bench 'LayerAttention' -benchtime 6x ./runtime/vulkan/ 2>&1 | grep -E "Benchmark|ok|FAIL"
