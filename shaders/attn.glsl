@@ -148,11 +148,51 @@ vec4 attn_out(uint d) {
 	return v;
 }
 
+// Token splits (flash-decoding): a decode step may spread its tokens over S workgroups per head
+// block (grid z), each folding in whole tiles; attn_spark_combine merges their partial states.
+
+// attn_split returns the tokens [tBegin, tEnd) of split z of S over total tokens: whole tiles of
+// WG. With more splits than tiles the last ones get none (tEnd < tBegin): they store m = NEG_BIG
+// and l = 0, which weigh nothing in the merge.
+void attn_split(uint total, uint z, uint S, out uint tBegin, out uint tEnd) {
+	uint tiles = (total + WG - 1u) / WG, per = (tiles + S - 1u) / S;
+	tBegin = min(z * per, tiles) * WG;
+	tEnd = min(tBegin + per * WG, total);
+}
+
+// The output: with S = 1 the normalized results, [rows][D] (a row per query token and head);
+// with S > 1 token splits (one query token) the partial states [S][nHeads][D + 2]: unnormalized
+// output, running max m, denominator l (attn_spark_combine's input).
+layout(binding = 3) writeonly buffer OB { float o[]; };
+
+// attn_store writes the ng heads' results (after attn_end) of query rows qRow.. as split z of S
+// of nHeads query heads.
+void attn_store(uint qRow, uint ng, uint nHeads, uint z, uint S) {
+	uint tid = gl_LocalInvocationID.x, D = aD, base = z * nHeads * (D + 2u);
+	for (uint d = tid; d < D; d += WG) {
+		vec4 v = attn_out(d);
+		for (uint g = 0u; g < ng; g++) {
+			if (S == 1u) {
+				o[(qRow + g) * D + d] = v[g] / aL[g];
+			} else {
+				o[base + (qRow + g) * (D + 2u) + d] = v[g];
+			}
+		}
+	}
+	if (S > 1u && tid == 0u) {
+		for (uint g = 0u; g < ng; g++) {
+			o[base + (qRow + g) * (D + 2u) + D] = aM[g];
+			o[base + (qRow + g) * (D + 2u) + D + 1u] = aL[g];
+		}
+	}
+}
+
 #ifdef KV_T
 // The dense kernels: causal attention of nQ query tokens over the KV cache, one workgroup per
-// (KV head and block of up to GMAX of its query heads: x, query token: z). The queries are the
-// last nQ of the T cached tokens, so query i sees tokens 0 .. T-nQ+i (nQ = 1: decode; nQ > 1:
-// prefill after the tokens' keys and values were stored).
+// (KV head and block of up to GMAX of its query heads: x; query token, or with one query token
+// the token split: z). The queries are the last nQ of the T cached tokens, so query i sees tokens
+// 0 .. T-nQ+i (nQ = 1: decode; nQ > 1: prefill after the tokens' keys and values were stored).
+// Prefill has a workgroup per query token already, so only decode splits its tokens.
 
 layout(push_constant) uniform PC {
 	uint headDim; // elements per head
@@ -167,7 +207,7 @@ layout(push_constant) uniform PC {
 layout(binding = 0) readonly buffer QB { float q[]; };  // [nQ][nHeads][headDim]
 layout(binding = 1) readonly buffer KB { KV_T kc[]; };  // [nKV][Tmax][headDim]
 layout(binding = 2) readonly buffer VB { KV_T vc[]; };  // [nKV][Tmax][headDim]
-layout(binding = 3) writeonly buffer OB { float o[]; }; // [nQ][nHeads][headDim]
+// binding 3: attn_store's output, [nQ][nHeads][headDim] or decode's partial states
 
 uint kvBase; // element index of this KV head's first key and value
 
@@ -180,7 +220,9 @@ void main() {
 	uint tid = gl_LocalInvocationID.x, D = pc.headDim;
 	uint kv = gl_WorkGroupID.x / pc.gBlocks, g0 = (gl_WorkGroupID.x % pc.gBlocks) * GMAX;
 	uint ng = min(GMAX, pc.group - g0);
-	uint qi = gl_WorkGroupID.z, T = pc.T - (pc.nQ - 1u - qi); // causal: tokens this query sees
+	bool decode = pc.nQ == 1u;
+	uint S = decode ? gl_NumWorkGroups.z : 1u, split = decode ? gl_WorkGroupID.z : 0u;
+	uint qi = decode ? 0u : gl_WorkGroupID.z, T = pc.T - (pc.nQ - 1u - qi); // causal: tokens this query sees
 	uint nHeads = gl_NumWorkGroups.x / pc.gBlocks * pc.group;
 	uint qRow = qi * nHeads + kv * pc.group + g0; // first query row of this workgroup in q and o
 	kvBase = kv * pc.Tmax * D;
@@ -190,21 +232,20 @@ void main() {
 		qs[d] = qv;
 	}
 	barrier();
+	uint tBegin, tEnd;
+	attn_split(T, split, S, tBegin, tEnd);
 	attn_begin(D);
-	for (uint t0 = 0u; t0 < T; t0 += WG) {
+	for (uint t0 = tBegin; t0 < tEnd; t0 += WG) {
 		uint t = t0 + tid;
 		vec4 s = vec4(0.0);
-		if (t < T) {
+		if (t < tEnd) {
 			uint kr = kvBase + t * D;
 			for (uint d = 0u; d < D; d++) s += KV_LOAD(kc, kr + d) * qs[d];
 		}
-		uint n = min(WG, T - t0);
+		uint n = min(WG, tEnd - t0);
 		attn_tile(s * pc.scale, t0, n, n);
 	}
 	attn_end();
-	for (uint d = tid; d < D; d += WG) {
-		vec4 v = attn_out(d);
-		for (uint g = 0u; g < ng; g++) o[(qRow + g) * D + d] = v[g] / aL[g];
-	}
+	attn_store(qRow, ng, nHeads, split, S);
 }
 #endif

@@ -63,9 +63,8 @@ layout(push_constant) uniform PC {
 layout(binding = 0) readonly buffer QB { float q[]; };  // [nHeads][D]
 layout(binding = 1) readonly buffer LB { uint L[]; };   // the layer (header and regions)
 layout(binding = 2) readonly buffer TB { uint tw[]; };  // tail keys and values (elements)
-// [nHeads][D], or with S = gl_NumWorkGroups.z > 1 token splits the partial results
-// [S][nHeads][D + 2]: unnormalized output, running max m, denominator l (attn_spark_combine).
-layout(binding = 3) writeonly buffer OB { float o[]; };
+// binding 3: attn_store's output, [nHeads][D] or with S = gl_NumWorkGroups.z > 1 token splits
+// the partial states
 
 shared float rho[MAXD]; // ρ of this KV head (SparK recovery; 0 without)
 // attn.glsl's big holds the recovery tables, [ceil(D/4)][16]: tab[n][v] = Σ u_j over the channels
@@ -192,9 +191,8 @@ void main() {
 	}
 
 	// Token split z of S covers whole tiles; the checkpoints give its stream positions.
-	uint total = T + pc.tailLen, tiles = (total + WG - 1u) / WG, S = gl_NumWorkGroups.z;
-	uint per = (tiles + S - 1u) / S;
-	uint tBegin = min(gl_WorkGroupID.z * per, tiles) * WG, tEnd = min(tBegin + per * WG, total);
+	uint total = T + pc.tailLen, S = gl_NumWorkGroups.z, tBegin, tEnd;
+	attn_split(total, gl_WorkGroupID.z, S, tBegin, tEnd);
 	uint keptBase = 0u, signBase = 0u; // element index of the tile's first kept value, bit index of its first sign bit
 	if (tBegin < T) {
 		uint ck = L[H_CKPT] + 2u * (i * ((T + WG - 1u) / WG) + tBegin / WG);
@@ -290,22 +288,5 @@ void main() {
 		attn_tile(s, t0, n, T > t0 ? min(n, T - t0) : 0u);
 	}
 	attn_end();
-	uint nHeads = gl_NumWorkGroups.x / pc.gBlocks * pc.group;
-	uint base = gl_WorkGroupID.z * nHeads * (D + 2u);
-	for (uint d = tid; d < D; d += WG) {
-		vec4 v = attn_out(d);
-		for (uint g = 0u; g < ng; g++) {
-			if (S == 1u) {
-				o[(qRow + g) * D + d] = v[g] / aL[g];
-			} else {
-				o[base + (qRow + g) * (D + 2u) + d] = v[g];
-			}
-		}
-	}
-	if (S > 1u && tid == 0u) {
-		for (uint g = 0u; g < ng; g++) {
-			o[base + (qRow + g) * (D + 2u) + D] = aM[g];
-			o[base + (qRow + g) * (D + 2u) + D + 1u] = aL[g];
-		}
-	}
+	attn_store(qRow, ng, gl_NumWorkGroups.x / pc.gBlocks * pc.group, gl_WorkGroupID.z, S);
 }

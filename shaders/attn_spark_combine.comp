@@ -1,5 +1,6 @@
 // variants:
-// attn_spark_combine: merges the S token splits of attn_spark (flash-decoding): for query head h
+// attn_spark_combine: merges the S token splits of an attention kernel (attn_spark; attn_f32 and
+// attn_f16 at decode), written by attn.glsl's attn_store (flash-decoding): for query head h
 // (one workgroup) and dim d, out[h][d] = Σ_s e^(m_s - M) acc_s[d] / Σ_s e^(m_s - M) l_s with M the
 // largest m_s. A split without tokens has l = 0 and m = NEG_BIG, so it weighs nothing.
 #version 450

@@ -53,8 +53,8 @@ func runDevices(args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "    heap %s%s\n", humanBytes(int64(h.Size)), local)
 		}
-		fmt.Fprintf(stdout, "    subgroup size %d (arithmetic %v), f16 %v, int8 %v, 16-bit storage %v, 8-bit storage %v, max storage range %s\n",
-			d.SubgroupSize, d.SubgroupArithmetic, d.Float16, d.Int8, d.Storage16Bit, d.Storage8Bit, humanBytes(int64(d.MaxStorageRange)))
+		fmt.Fprintf(stdout, "    subgroup size %d (arithmetic %v), f16 %v, int8 %v, 16-bit storage %v, 8-bit storage %v, max storage range %s, shared memory %s\n",
+			d.SubgroupSize, d.SubgroupArithmetic, d.Float16, d.Int8, d.Storage16Bit, d.Storage8Bit, humanBytes(int64(d.MaxStorageRange)), humanBytes(int64(d.MaxSharedMemory)))
 	}
 	return nil
 }

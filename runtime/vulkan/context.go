@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sparkrun/sparkrun/runtime/vulkan/vk"
+	"github.com/sparkrun/sparkrun/shaders"
 )
 
 // wgSize is the workgroup size of every kernel (specialization constant 0): a power of two (the
@@ -60,6 +61,8 @@ type Context struct {
 	poolUse uint32 // sets allocated from the last pool
 
 	submits atomic.Uint64
+
+	forceSplits int // tests: token splits of every decode attention (0: splitsFor chooses)
 
 	valMu  sync.Mutex
 	valMsg []string // validation messages, collected by the messenger callback
@@ -135,6 +138,9 @@ func (c *Context) init() error {
 	c.maxBind = uint64(c.caps.MaxStorageBufferRange)
 	if c.opts.MaxBindingBytes != 0 && c.opts.MaxBindingBytes < c.maxBind {
 		c.maxBind = c.opts.MaxBindingBytes
+	}
+	if err := c.checkSharedMemory(); err != nil {
+		return err
 	}
 	feats := vk.Features{StorageBuffer16BitAccess: c.s16, StorageBuffer8BitAccess: c.i8, ShaderInt8: c.i8}
 	if c.dev, err = c.pd.CreateDevice(c.family, feats, nil); err != nil {
@@ -311,4 +317,138 @@ func (c *Context) destroy() {
 		c.messenger.Destroy()
 	}
 	c.inst.Destroy()
+}
+
+// bigSharedKernels are the kernels that declare more shared memory than the 16 KiB every Vulkan
+// device provides (maxComputeSharedMemorySize): the attention loop's tiles and value partials
+// (shaders/attn.glsl). TestSharedMemory checks that every other embedded module stays within
+// 16 KiB, so that checking these at Open covers them all.
+var bigSharedKernels = []string{"attn_f32", "attn_f16", "attn_spark"}
+
+// checkSharedMemory fails, wrapping ErrNoFit, when the device allows less shared memory per
+// workgroup than one of bigSharedKernels declares in the variant c would use: such a device
+// would refuse the pipeline at the first attention, so say it at Open with both numbers (and let
+// --device auto fall back to the CPU).
+func (c *Context) checkSharedMemory() error {
+	limit := c.caps.MaxComputeSharedMemory
+	if c.opts.maxSharedBytes != 0 {
+		limit = min(limit, c.opts.maxSharedBytes)
+	}
+	for _, name := range bigSharedKernels {
+		spv, code, err := c.module(name)
+		if err != nil {
+			return err
+		}
+		need, err := sharedBytes(code, wgSize)
+		if err != nil {
+			return fmt.Errorf("vulkan: kernel %s: %w", spv, err)
+		}
+		if need > uint64(limit) {
+			return fmt.Errorf("%w: kernel %s needs %d bytes of shared memory per workgroup, %s allows %d (maxComputeSharedMemorySize)",
+				ErrNoFit, spv, need, c.Info.Name, limit)
+		}
+	}
+	return nil
+}
+
+// module returns the embedded module implementing kernel name on c (the best of c.variants) and
+// its words.
+func (c *Context) module(name string) (string, []uint32, error) {
+	var err error
+	for _, v := range c.variants(name) {
+		var code []uint32
+		if code, err = shaders.SPIRV(v); err == nil {
+			return v, code, nil
+		}
+	}
+	return "", nil, fmt.Errorf("vulkan: kernel %s: %w", name, err)
+}
+
+// SPIR-V opcodes, decorations and storage classes that sharedBytes reads (SPIR-V spec 3.x).
+const (
+	opDecorate       = 71
+	opTypeBool       = 20
+	opTypeInt        = 21
+	opTypeFloat      = 22
+	opTypeVector     = 23
+	opTypeMatrix     = 24
+	opTypeArray      = 28
+	opTypeStruct     = 30
+	opTypePointer    = 32
+	opConstant       = 43
+	opSpecConstant   = 50
+	opVariable       = 59
+	decorationSpecID = 1
+	storageWorkgroup = 4
+)
+
+// sharedBytes returns the bytes of shared (Workgroup storage class) variables a SPIR-V module
+// declares, with specialization constant 0 (the workgroup size) at wg and any other at its
+// default. Members and elements are packed at their natural sizes (4-byte scalars; the modules
+// hold only 32-bit scalars and vectors of them, which need no padding), as the validation layer
+// counts them. Types of no known size (buffer blocks with runtime arrays, arrays sized by a
+// specialization-constant expression, which would need evaluating) are an error only in a shared
+// variable.
+func sharedBytes(code []uint32, wg uint32) (uint64, error) {
+	const header = 5
+	if len(code) < header {
+		return 0, fmt.Errorf("SPIR-V module of %d words, shorter than its header", len(code))
+	}
+	specID := map[uint32]uint32{}  // result id -> SpecId
+	consts := map[uint32]uint64{}  // result id -> value of an integer constant
+	size := map[uint32]uint64{}    // type id -> bytes
+	pointee := map[uint32]uint32{} // pointer type id -> pointed-to type id
+	var total uint64
+	for i := header; i < len(code); {
+		n, op := int(code[i]>>16), code[i]&0xffff
+		if n == 0 || i+n > len(code) {
+			return 0, fmt.Errorf("SPIR-V instruction at word %d: word count %d (zero, or past the module's %d words)", i, n, len(code))
+		}
+		w := code[i+1 : i+n] // operands
+		// sized reports whether the first k operand words exist.
+		sized := func(k int) bool { return len(w) >= k }
+		switch {
+		case op == opDecorate && sized(3) && w[1] == decorationSpecID:
+			specID[w[0]] = w[2]
+		case op == opTypeBool && sized(1):
+			size[w[0]] = 4
+		case (op == opTypeInt || op == opTypeFloat) && sized(2):
+			size[w[0]] = uint64(w[1]) / 8
+		case (op == opTypeVector || op == opTypeMatrix || op == opTypeArray) && sized(3):
+			count, ok := uint64(w[2]), true
+			if op == opTypeArray {
+				count, ok = consts[w[2]]
+			}
+			if b, known := size[w[1]]; ok && known {
+				size[w[0]] = b * count
+			}
+		case op == opTypeStruct && sized(1):
+			var sum uint64
+			known := true
+			for _, m := range w[1:] {
+				b, ok := size[m]
+				sum, known = sum+b, known && ok
+			}
+			if known {
+				size[w[0]] = sum
+			}
+		case op == opTypePointer && sized(3):
+			pointee[w[0]] = w[2]
+		case op == opConstant && sized(3):
+			consts[w[1]] = uint64(w[2])
+		case op == opSpecConstant && sized(3):
+			consts[w[1]] = uint64(w[2])
+			if id, ok := specID[w[1]]; ok && id == 0 {
+				consts[w[1]] = uint64(wg)
+			}
+		case op == opVariable && sized(3) && w[2] == storageWorkgroup:
+			b, ok := size[pointee[w[0]]]
+			if !ok {
+				return 0, fmt.Errorf("SPIR-V shared variable %d: its type %d has no known size (a runtime array, or an array length that is not a constant or specialization constant)", w[1], pointee[w[0]])
+			}
+			total += b
+		}
+		i += n
+	}
+	return total, nil
 }

@@ -96,7 +96,7 @@ func describe(pd vk.PhysicalDevice, index, loaderIndex int) DeviceInfo {
 		SubgroupArithmetic: subgroupArithmetic(c),
 		Float16:            c.ShaderFloat16, Int8: c.ShaderInt8,
 		Storage16Bit: c.StorageBuffer16BitAccess, Storage8Bit: c.StorageBuffer8BitAccess,
-		MaxStorageRange: uint64(c.MaxStorageBufferRange),
+		MaxStorageRange: uint64(c.MaxStorageBufferRange), MaxSharedMemory: c.MaxComputeSharedMemory,
 	}
 	if d.Type == "" {
 		d.Type = "other"

@@ -234,6 +234,8 @@ type Attention struct {
 // V[g] over cache tokens 0..T-Queries+i, with g = h / (NHeads/NKV): q and out are
 // [Queries][NHeads][HeadDim] f32, k and v are [NKV][TMax][HeadDim] in p.KV. Decode is Queries = 1;
 // prefill stores the prompt's keys and values first (KVStore) and attends with Queries = tokens.
+// Decode may split the tokens over more workgroups and merge them (attendSplit: two dispatches);
+// prefill has a workgroup per query token already and records one dispatch.
 func (r *Recorder) Attend(q, k, v, out Span, p Attention) error {
 	elem := map[ggml.Type]uint64{ggml.TypeF32: 4, ggml.TypeF16: 2}[p.KV]
 	nq := max(p.Queries, 1)
@@ -255,11 +257,15 @@ func (r *Recorder) Attend(q, k, v, out Span, p Attention) error {
 	if err != nil {
 		return err
 	}
-	// One workgroup per KV head, block of up to sparkGroup of its query heads and query token.
+	// One workgroup per KV head, block of up to sparkGroup of its query heads and query token
+	// (prefill) or token split (decode).
 	G := p.NHeads / p.NKV
 	blocks := (G + sparkGroup - 1) / sparkGroup
-	return r.dispatch("attn_"+matrixTypes[p.KV], b,
-		push(p.HeadDim, p.T, p.TMax, G, p.Scale, nq, blocks), uint32(p.NKV*blocks), uint32(nq))
+	kernel, pc := "attn_"+matrixTypes[p.KV], push(p.HeadDim, p.T, p.TMax, G, p.Scale, nq, blocks)
+	if nq > 1 {
+		return r.dispatch(kernel, b, pc, uint32(p.NKV*blocks), uint32(nq))
+	}
+	return r.attendSplit(kernel, b, pc, p.NKV*blocks, r.ctx.splitsFor(p.NKV*blocks, p.T), p.NHeads, p.HeadDim)
 }
 
 // KVStore describes a write of Tokens tokens' keys or values into a KV cache.

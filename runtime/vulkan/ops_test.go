@@ -4,12 +4,16 @@ package vulkan
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/sparkrun/sparkrun/ggml"
+	"github.com/sparkrun/sparkrun/shaders"
 )
 
 // upload copies a matrix to the device; it is freed with the test.
@@ -356,9 +360,14 @@ func ropeRef(x, ff []float32, p RoPE) (want, tol []float64) {
 	return want, tol
 }
 
+// attendSplits are the token splits TestAttend forces on decode: 0 (the device's choice), 1, 2,
+// 3 (more than some cases' tiles: empty splits) and more splits than any case has tokens.
+var attendSplits = []int{0, 1, 2, 3, 400}
+
 // TestAttend checks causal attention with GQA over f32 and f16 caches: decode (one query) with
 // context lengths below, at and above one tile (128 tokens) and a cache larger than the context,
-// and prefill (several queries, each seeing one more token than the previous).
+// each under every split count of attendSplits, and prefill (several queries, each seeing one
+// more token than the previous), which never splits.
 func TestAttend(t *testing.T) {
 	cases := []Attention{
 		{NHeads: 4, NKV: 4, HeadDim: 64, T: 1, TMax: 1},
@@ -375,32 +384,103 @@ func TestAttend(t *testing.T) {
 	}
 	forEachConfig(t, func(t *testing.T, c *Context) {
 		rng := rand.New(rand.NewPCG(15, 16))
-		for _, kv := range []ggml.Type{ggml.TypeF32, ggml.TypeF16} {
-			for _, p := range cases {
-				p.KV, p.Scale = kv, float32(1/math.Sqrt(float64(p.HeadDim)))
-				n := p.NKV * p.TMax * p.HeadDim
-				kraw, k := randKV(rng, kv, n)
-				vraw, v := randKV(rng, kv, n)
-				nq := max(p.Queries, 1)
-				q := randF32(rng, nq*p.NHeads*p.HeadDim)
-				qb := f32Buffer(t, c, q)
-				kb, vb := newBuf(t, c, uint64(len(kraw))), newBuf(t, c, uint64(len(vraw)))
-				if err := kb.Write(0, kraw); err != nil {
-					t.Fatal(err)
+		for _, S := range attendSplits {
+			c.forceSplits = S
+			for _, kv := range []ggml.Type{ggml.TypeF32, ggml.TypeF16} {
+				for _, p := range cases {
+					if S != 0 && p.Queries > 1 {
+						continue // prefill does not split
+					}
+					p.KV, p.Scale = kv, float32(1/math.Sqrt(float64(p.HeadDim)))
+					in := newAttendInput(t, c, rng, p)
+					ob := newBuf(t, c, 4*uint64(len(in.q)))
+					run(t, c, func(r *Recorder) error { return r.Attend(in.qb.All(), in.kb.All(), in.vb.All(), ob.All(), p) })
+					// Outputs are convex combinations of values in [-1, 1]; scores are f32 dots
+					// of ≤256 terms and the online rescaling (and the splits' merge) multiplies
+					// a few exp factors, so errors stay around 1e-6; 2e-5 leaves margin yet
+					// fails on any misplaced token, head or split.
+					checkClose(t, fmt.Sprintf("attention S=%d %v %+v", S, kv, p), readF32(t, ob, len(in.want)), in.want, []float64{2e-5})
 				}
-				if err := vb.Write(0, vraw); err != nil {
-					t.Fatal(err)
-				}
-				ob := newBuf(t, c, 4*uint64(len(q)))
-				run(t, c, func(r *Recorder) error { return r.Attend(qb.All(), kb.All(), vb.All(), ob.All(), p) })
-				want := attnRef(q, k, v, p)
-				// Outputs are convex combinations of values in [-1, 1]; scores are f32 dots of
-				// ≤256 terms and the online rescaling multiplies a few exp factors, so errors stay
-				// around 1e-6; 2e-5 leaves margin yet fails on any misplaced token or head.
-				checkClose(t, fmt.Sprintf("attention %v %+v", kv, p), readF32(t, ob, len(want)), want, []float64{2e-5})
 			}
 		}
 	})
+}
+
+// attendInput is one Attend case on the device with its float64 reference output.
+type attendInput struct {
+	q, k, v    []float32 // [Queries][NHeads][HeadDim]; [NKV][TMax][HeadDim] twice
+	qb, kb, vb *Buffer   // q, k and v on the device (k and v in p.KV)
+	want       []float64 // [Queries][NHeads][HeadDim]
+}
+
+// newAttendInput uploads random queries, keys and values for p (buffers closed with the test).
+func newAttendInput(t *testing.T, c *Context, rng *rand.Rand, p Attention) attendInput {
+	t.Helper()
+	n := p.NKV * p.TMax * p.HeadDim
+	kraw, k := randKV(rng, p.KV, n)
+	vraw, v := randKV(rng, p.KV, n)
+	q := randF32(rng, max(p.Queries, 1)*p.NHeads*p.HeadDim)
+	in := attendInput{q: q, k: k, v: v, qb: f32Buffer(t, c, q), kb: newBuf(t, c, uint64(len(kraw))), vb: newBuf(t, c, uint64(len(vraw)))}
+	if err := in.kb.Write(0, kraw); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.vb.Write(0, vraw); err != nil {
+		t.Fatal(err)
+	}
+	in.want = attnRef(q, k, v, p)
+	return in
+}
+
+// TestAttendSplitScratch records several split decode attentions in one submission, so that
+// they share the recorder's scratch: the second needs more partial states than the first (the
+// scratch grows while the first's dispatches still bind the old buffer) and the third takes the
+// second's output as its query (the merge must finish before the next kernel reads it, and the
+// third's split kernel must not overwrite partial states the second's merge still reads). The
+// third's reference is computed from the second's device output.
+func TestAttendSplitScratch(t *testing.T) {
+	c := openTest(t, func(*Options) {})
+	c.forceSplits = 3
+	rng := rand.New(rand.NewPCG(17, 18))
+	ps := []Attention{
+		{NHeads: 4, NKV: 2, HeadDim: 16, T: 300, TMax: 300},
+		{NHeads: 8, NKV: 2, HeadDim: 64, T: 290, TMax: 300},
+		{NHeads: 8, NKV: 4, HeadDim: 64, T: 260, TMax: 260},
+	}
+	var ins []attendInput
+	var outs []*Buffer
+	for i := range ps {
+		ps[i].KV, ps[i].Scale = ggml.TypeF16, float32(1/math.Sqrt(float64(ps[i].HeadDim)))
+		ins = append(ins, newAttendInput(t, c, rng, ps[i]))
+		outs = append(outs, newBuf(t, c, 4*uint64(ps[i].NHeads*ps[i].HeadDim)))
+	}
+	ins[2].qb = outs[1]
+	r, err := c.NewRecorder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range ps {
+		if err := r.Attend(ins[i].qb.All(), ins[i].kb.All(), ins[i].vb.All(), outs[i].All(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := r.Dispatches(), 2*len(ps); got != want {
+		t.Fatalf("%d dispatches recorded, want %d (a split kernel and a merge per attention)", got, want)
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	ins[2].want = attnRef(readF32(t, outs[1], ps[1].NHeads*ps[1].HeadDim), ins[2].k, ins[2].v, ps[2])
+	for i, in := range ins {
+		// TestAttend's tolerance.
+		checkClose(t, fmt.Sprintf("attention %d of one submission", i), readF32(t, outs[i], len(in.want)), in.want, []float64{2e-5})
+	}
+	if len(r.parts) != 2 {
+		t.Errorf("recorder scratch replaced %d times, want once (the second attention needs more)", len(r.parts)-1)
+	}
 }
 
 // randKV returns n random cache values of type kv (f32 or f16) as bytes and values.
@@ -502,4 +582,135 @@ func TestKVStore(t *testing.T) {
 			checkClose(t, "kv store "+kv.String(), got, want, tol)
 		}
 	})
+}
+
+// TestSharedMemory checks sharedBytes on the attention kernels against their declarations
+// counted by hand, that every other embedded module stays within the 16 KiB of shared memory
+// every Vulkan device provides (so that Open's check of bigSharedKernels covers them all), that
+// DeviceInfo reports the device's limit, and that Open refuses a device with less shared memory than the kernels it would use need, naming
+// both numbers, and accepts one with exactly enough.
+func TestSharedMemory(t *testing.T) {
+	// attn.glsl: qs[256] + ps[128] + red4[128] + big[1024] vec4; SG adds red4Out (a vec4).
+	// attn_spark adds rho[256] f32 and scanP[128] u32; SG adds scanTot (a u32).
+	const attn, spark = 16 * (256 + 128 + 128 + 1024), 16*(256+128+128+1024) + 4*(256+128)
+	want := map[string]uint64{
+		"attn_f32": attn, "attn_f32_sg": attn + 16, "attn_f16": attn, "attn_f16_s16": attn,
+		"attn_f16_sg": attn + 16, "attn_f16_sg_s16": attn + 16, "attn_spark": spark, "attn_spark_sg": spark + 16 + 4,
+	}
+	// The compiled modules in the repository (shaders/spv), as embedded.
+	files, err := os.ReadDir("../../shaders/spv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(f.Name(), ".spv")
+		code, err := shaders.SPIRV(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := sharedBytes(code, wgSize)
+		switch w, big := want[name]; {
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		case big && got != w:
+			t.Errorf("%s: %d bytes of shared memory, counted %d", name, got, w)
+		case !big && got > 16<<10:
+			t.Errorf("%s: %d bytes of shared memory, over the 16 KiB every device has and not in bigSharedKernels", name, got)
+		}
+	}
+	for name := range want {
+		if _, err := shaders.SPIRV(name); err != nil {
+			t.Errorf("counted module %s is not embedded: %v", name, err)
+		}
+	}
+
+	c := openTest(t, func(*Options) {})
+	if c.Info.MaxSharedMemory != c.caps.MaxComputeSharedMemory || c.Info.MaxSharedMemory == 0 {
+		t.Errorf("DeviceInfo.MaxSharedMemory = %d, device limit %d", c.Info.MaxSharedMemory, c.caps.MaxComputeSharedMemory)
+	}
+	var need uint64
+	for _, k := range bigSharedKernels {
+		spv, _, err := c.module(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		need = max(need, want[spv])
+	}
+	o, err := OptionsFromEnv("auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.maxSharedBytes = uint32(need) - 1
+	if c, err := Open(o); err == nil {
+		c.Close()
+		t.Errorf("Open with %d bytes of shared memory succeeded; the kernels need %d", need-1, need)
+	} else if msg := err.Error(); !errors.Is(err, ErrNoFit) || !strings.Contains(msg, fmt.Sprint(need)) || !strings.Contains(msg, fmt.Sprint(need-1)) {
+		t.Errorf("Open with %d bytes of shared memory: %v; want ErrNoFit naming %d and %d", need-1, err, need, need-1)
+	}
+	o.maxSharedBytes = uint32(need)
+	c2, err := Open(o)
+	if err != nil {
+		t.Fatalf("Open with exactly the %d bytes of shared memory needed: %v", need, err)
+	}
+	if err := c2.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSharedBytes checks the SPIR-V walk on hand-made modules: arrays sized by constants and by
+// the workgroup-size specialization constant, structs, and only Workgroup variables counted;
+// and malformed modules, which must return errors.
+func TestSharedBytes(t *testing.T) {
+	ins := func(op uint32, operands ...uint32) []uint32 {
+		return append([]uint32{uint32(len(operands)+1)<<16 | op}, operands...)
+	}
+	header := []uint32{0x07230203, 0x00010300, 0, 100, 0}
+	module := func(body ...[]uint32) []uint32 {
+		m := append([]uint32(nil), header...)
+		for _, b := range body {
+			m = append(m, b...)
+		}
+		return m
+	}
+	const storageFunction = 7
+	const opTypeRuntimeArray = 29
+	// ids: 1 float, 2 vec4, 3 uint, 4 const 10, 5 spec const (SpecId 0, default 64), 6 vec4[10],
+	// 7 float[WG], 8 struct{vec4[10], float}, 9..11 pointers, 12..14 variables, 16 float[], 17
+	// struct{float[]} (a buffer block: no size, but no shared variable of it either).
+	types := [][]uint32{
+		ins(opDecorate, 5, decorationSpecID, 0),
+		ins(opTypeFloat, 1, 32), ins(opTypeRuntimeArray, 16, 1), ins(opTypeStruct, 17, 16),
+		ins(opTypeVector, 2, 1, 4), ins(opTypeInt, 3, 32, 0),
+		ins(opConstant, 3, 4, 10), ins(opSpecConstant, 3, 5, 64),
+		ins(opTypeArray, 6, 2, 4), ins(opTypeArray, 7, 1, 5), ins(opTypeStruct, 8, 6, 1),
+		ins(opTypePointer, 9, storageWorkgroup, 8), ins(opTypePointer, 10, storageWorkgroup, 7),
+		ins(opTypePointer, 11, storageFunction, 6),
+	}
+	good := module(append(types,
+		ins(opVariable, 9, 12, storageWorkgroup), ins(opVariable, 10, 13, storageWorkgroup),
+		ins(opVariable, 11, 14, storageFunction))...)
+	for _, c := range []struct {
+		name string
+		code []uint32
+		wg   uint32
+		want uint64 // bytes
+		err  bool   // malformed: want an error
+	}{
+		{"struct and spec-sized array", good, 128, 16*10 + 4 + 4*128, false},
+		{"another workgroup size", good, 32, 16*10 + 4 + 4*32, false},
+		{"no shared variables", module(types...), 128, 0, false},
+		{"header only", header[:4], 128, 0, true},
+		{"zero-length instruction", module(types[0], []uint32{0}), 128, 0, true},
+		{"instruction past the end", module(types[0], []uint32{5<<16 | opTypeFloat, 1}), 128, 0, true},
+		{"array of an unknown length", module(ins(opTypeFloat, 1, 32), ins(opTypeArray, 2, 1, 99),
+			ins(opTypePointer, 3, storageWorkgroup, 2), ins(opVariable, 3, 4, storageWorkgroup)), 128, 0, true},
+		{"shared runtime array", module(append(types, ins(opTypePointer, 18, storageWorkgroup, 17),
+			ins(opVariable, 18, 19, storageWorkgroup))...), 128, 0, true},
+		{"variable of an unknown type", module(ins(opTypePointer, 3, storageWorkgroup, 42), ins(opVariable, 3, 4, storageWorkgroup)), 128, 0, true},
+	} {
+		got, err := sharedBytes(c.code, c.wg)
+		if (err != nil) != c.err || got != c.want {
+			t.Errorf("%s: sharedBytes = %d, %v; want %d (error: %v)", c.name, got, err, c.want, c.err)
+		}
+	}
 }

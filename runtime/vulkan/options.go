@@ -13,7 +13,8 @@ import (
 var ErrNoDevice = errors.New("vulkan: no Vulkan device found")
 
 // ErrNoFit is returned (wrapped) by Context.CheckFit when a model's planned allocations exceed the
-// device's memory, so that callers can fall back to the CPU.
+// device's memory, and by Open when the device's shared memory per workgroup is below what the
+// attention kernels need, so that callers can fall back to the CPU.
 var ErrNoFit = errors.New("vulkan: not enough device memory")
 
 // ValidationLayer is the Khronos validation layer's name.
@@ -53,6 +54,10 @@ type Options struct {
 	DebugKernels bool
 	// DebugOut receives the DebugKernels lines; nil means os.Stderr.
 	DebugOut io.Writer
+
+	// maxSharedBytes, if non-zero, lowers the device's shared memory per workgroup that Open
+	// checks the kernels against: tests exercise the refusal on a device that has enough.
+	maxSharedBytes uint32
 }
 
 // OptionsFromEnv returns the options for device (a --device value) with the SPARKRUN_VK_* and
@@ -176,6 +181,9 @@ type DeviceInfo struct {
 	Storage16Bit       bool   // storageBuffer16BitAccess
 	Storage8Bit        bool   // storageBuffer8BitAccess
 	MaxStorageRange    uint64 // maxStorageBufferRange: largest range bound to one binding
+	// MaxSharedMemory is maxComputeSharedMemorySize: shared memory per workgroup (Open refuses a
+	// device below what the attention kernels declare).
+	MaxSharedMemory uint32
 }
 
 // String formats the device on one line.
@@ -188,7 +196,8 @@ func (d DeviceInfo) String() string {
 		}
 		heaps = append(heaps, s)
 	}
-	return fmt.Sprintf("vulkan:%d %s (%s, Vulkan %s, driver %s %s) heaps [%s] subgroup %d%s f16 %v int8 %v",
+	return fmt.Sprintf("vulkan:%d %s (%s, Vulkan %s, driver %s %s) heaps [%s] subgroup %d%s f16 %v int8 %v shared %d KiB",
 		d.Index, d.Name, d.Type, d.API, d.Driver, d.DriverInfo, strings.Join(heaps, ", "),
-		d.SubgroupSize, map[bool]string{true: " (arithmetic)", false: ""}[d.SubgroupArithmetic], d.Float16, d.Int8)
+		d.SubgroupSize, map[bool]string{true: " (arithmetic)", false: ""}[d.SubgroupArithmetic], d.Float16, d.Int8,
+		d.MaxSharedMemory/1024)
 }

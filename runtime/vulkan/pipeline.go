@@ -8,7 +8,6 @@ import (
 	"math"
 
 	"github.com/sparkrun/sparkrun/runtime/vulkan/vk"
-	"github.com/sparkrun/sparkrun/shaders"
 )
 
 // pushBytes is the push-constant range of every kernel: the largest push block (rope's eight
@@ -83,17 +82,9 @@ func (c *Context) pipeline(name string, bindings int) (*pipeline, error) {
 	if p, ok := c.pipes[name]; ok {
 		return p, nil
 	}
-	var code []uint32
-	var spv string
-	var err error
-	for _, v := range c.variants(name) {
-		if code, err = shaders.SPIRV(v); err == nil {
-			spv = v
-			break
-		}
-	}
+	spv, code, err := c.module(name)
 	if err != nil {
-		return nil, fmt.Errorf("vulkan: kernel %s: %w", name, err)
+		return nil, err
 	}
 	l, err := c.setLayouts(bindings)
 	if err != nil {

@@ -27,6 +27,13 @@ type Recorder struct {
 	timed bool
 	qp    vk.QueryPool
 	times []KernelTime // of the last submission, under DebugKernels
+
+	// parts is the scratch of token-split attention ([S][n_heads][head_dim+2] f32 partial
+	// states, attendSplit), grown by replacement; the last is current, the outgrown ones are kept
+	// until Close since a recorded dispatch may still bind them. Every attention of a submission
+	// reuses the current one: the barrier before each dispatch orders one merge's reads before
+	// the next split kernel's writes (and those writes before the next merge's reads).
+	parts []*Buffer
 }
 
 // KernelTime is one dispatch's GPU time, measured with timestamp queries.
@@ -54,12 +61,34 @@ func (c *Context) NewRecorder() (*Recorder, error) {
 	return r, nil
 }
 
-// Close frees the recorder's fence and query pool (its command buffer goes with the context's pool).
+// Close frees the recorder's fence, query pool and scratch (its command buffer goes with the
+// context's pool).
 func (r *Recorder) Close() {
 	r.ctx.dev.DestroyFence(r.fence)
 	if r.timed {
 		r.ctx.dev.DestroyQueryPool(r.qp)
 	}
+	for _, b := range r.parts {
+		b.Close()
+	}
+}
+
+// scratch returns a span of at least n bytes of the recorder's scratch. It grows to at least
+// twice its size, so that a context growing token by token replaces it only a few times.
+func (r *Recorder) scratch(n uint64) (Span, error) {
+	k := len(r.parts)
+	if k > 0 && r.parts[k-1].Size() >= n {
+		return r.parts[k-1].All(), nil
+	}
+	if k > 0 {
+		n = max(n, 2*r.parts[k-1].Size())
+	}
+	b, err := r.ctx.NewBuffer(n)
+	if err != nil {
+		return Span{}, err
+	}
+	r.parts = append(r.parts, b)
+	return b.All(), nil
 }
 
 // Begin starts recording a new submission.

@@ -83,21 +83,15 @@ type CompressedLayer struct {
 	// Layout names the key store: "dense", "channel" (ThinK) or "spark".
 	Layout string
 
-	buf   *Buffer   // the words of the layout above
-	parts []*Buffer // scratch for token splits' partial results; the last is current
+	buf *Buffer // the words of the layout above
 }
 
 // Bytes returns the device bytes of the layer's records (header and checkpoints included; not the
-// scratch of token splits, S × n_heads × (head_dim+2) floats shared by every decode step).
+// recorder's scratch for token splits, S × n_heads × (head_dim+2) floats shared by every layer).
 func (cl *CompressedLayer) Bytes() uint64 { return cl.buf.Size() }
 
-// Close frees the layer's buffers; they must not be in use by a pending submission.
-func (cl *CompressedLayer) Close() {
-	cl.buf.Close()
-	for _, b := range cl.parts {
-		b.Close()
-	}
-}
+// Close frees the layer's buffer; it must not be in use by a pending submission.
+func (cl *CompressedLayer) Close() { cl.buf.Close() }
 
 // UploadCompressed validates layer and copies it to device memory in the layout above.
 func (c *Context) UploadCompressed(layer *press.CompressedLayer) (*CompressedLayer, error) {
@@ -259,8 +253,8 @@ type DenseTail struct {
 // /sqrt(D)) v_t over the layer's tokens of KV head h/(nHeads/NKVHeads) and then the tail's, with
 // SparK's pruned entries recovered inside the logit (spec 3.7). q and out are [nHeads][HeadDim]
 // f32. The result matches press.CompressedLayer.Attend on the same layer and tail. It records one
-// dispatch, or two when the tokens are split over more workgroups (splits) and merged; the
-// partial results then live in a scratch buffer of the layer.
+// dispatch, or two when the tokens are split over more workgroups (splits) and merged
+// (attendSplit).
 func (r *Recorder) AttendCompressed(q Span, cl *CompressedLayer, tail DenseTail, out Span, nHeads int) error {
 	D, nKV := cl.HeadDim, cl.NKVHeads
 	switch {
@@ -287,30 +281,38 @@ func (r *Recorder) AttendCompressed(q Span, cl *CompressedLayer, tail DenseTail,
 	G := nHeads / nKV
 	blocks := (G + sparkGroup - 1) / sparkGroup
 	pc := push(G, float32(1/math.Sqrt(float64(D))), tail.Len, tail.Cap, tk, tv, blocks, tt)
-	S := splits(nKV*blocks, cl.NTokens+tail.Len, r.ctx.splitTarget())
-	if S == 1 {
-		return r.dispatch("attn_spark", b, pc, uint32(nKV*blocks), 1)
-	}
-	part, err := cl.scratch(uint64(S*nHeads*(D+2)) * 4)
-	if err != nil {
-		return err
-	}
-	pb, err := r.bind("compressed attention", []Span{part}, []string{"partials"}, []uint64{part.Len})
-	if err != nil {
-		return err
-	}
-	if err := r.dispatch("attn_spark", []vk.BufferRange{b[0], b[1], b[2], pb[0]}, pc, uint32(nKV*blocks), uint32(S)); err != nil {
-		return err
-	}
-	return r.dispatch("attn_spark_combine", []vk.BufferRange{pb[0], b[3]}, push(D, S, nHeads), uint32(nHeads), 1)
+	return r.attendSplit("attn_spark", b, pc, nKV*blocks, r.ctx.splitsFor(nKV*blocks, cl.NTokens+tail.Len), nHeads, D)
 }
 
-// splitWorkgroups is the number of workgroups a compressed attention aims for on a GPU: with few
+// attendSplit records attention kernel over wgs workgroups times S token splits (grid z) with
+// bindings b, the last the output ([nHeads][D] f32). With S = 1 the kernel writes the output;
+// with more it writes the splits' partial softmax states ([S][nHeads][D+2] f32, attn.glsl's
+// attn_store) to the recorder's scratch and attn_spark_combine merges them into the output.
+func (r *Recorder) attendSplit(kernel string, b []vk.BufferRange, pc []byte, wgs, S, nHeads, D int) error {
+	if S == 1 {
+		return r.dispatch(kernel, b, pc, uint32(wgs), 1)
+	}
+	part, err := r.scratch(uint64(S*nHeads*(D+2)) * 4)
+	if err != nil {
+		return err
+	}
+	pb, err := r.bind(kernel, []Span{part}, []string{"partials"}, []uint64{part.Len})
+	if err != nil {
+		return err
+	}
+	withPart := append(append([]vk.BufferRange(nil), b[:len(b)-1]...), pb[0])
+	if err := r.dispatch(kernel, withPart, pc, uint32(wgs), uint32(S)); err != nil {
+		return err
+	}
+	return r.dispatch("attn_spark_combine", []vk.BufferRange{pb[0], b[len(b)-1]}, push(D, S, nHeads), uint32(nHeads), 1)
+}
+
+// splitWorkgroups is the number of workgroups a decode attention aims for on a GPU: with few
 // KV heads one workgroup per head leaves most of a GPU idle, so the tokens are split
 // (flash-decoding) and the splits' partial softmax states merged by a second dispatch.
 const splitWorkgroups = 128
 
-// splitTarget returns the number of workgroups a compressed attention aims for on c's device:
+// splitTarget returns the number of workgroups a decode attention aims for on c's device:
 // splitWorkgroups on a GPU; on a CPU driver (lavapipe runs workgroups on one thread per core)
 // two per core, since every further split only adds its setup, its partial results and their
 // merge (measured on lavapipe at 4096 tokens, 8 KV heads: 16 splits per head cost 25-30% more
@@ -322,6 +324,15 @@ func (c *Context) splitTarget() int {
 	return splitWorkgroups
 }
 
+// splitsFor returns the token splits of an attention with wgs workgroups per split over tokens
+// tokens on c's device, or the test override forceSplits.
+func (c *Context) splitsFor(wgs, tokens int) int {
+	if c.forceSplits > 0 {
+		return c.forceSplits
+	}
+	return splits(wgs, tokens, c.splitTarget())
+}
+
 // splits returns the token splits for wgs workgroups per split over tokens tokens: enough for
 // target workgroups in all, at most one per tile of wgSize tokens, and a whole number of tiles
 // each.
@@ -330,20 +341,6 @@ func splits(wgs, tokens, target int) int {
 	s := max(1, min((target+wgs-1)/wgs, tiles))
 	per := (tiles + s - 1) / s
 	return (tiles + per - 1) / per // no split left without tiles
-}
-
-// scratch returns a span of at least n bytes for the splits' partial results. The buffer grows by
-// replacement; an outgrown one is kept until Close, since a recording may still use it.
-func (cl *CompressedLayer) scratch(n uint64) (Span, error) {
-	if k := len(cl.parts); k > 0 && cl.parts[k-1].Size() >= n {
-		return cl.parts[k-1].All(), nil
-	}
-	b, err := cl.buf.ctx.NewBuffer(n)
-	if err != nil {
-		return Span{}, err
-	}
-	cl.parts = append(cl.parts, b)
-	return b.All(), nil
 }
 
 // binding returns the span covering both of the tail's K and V, their element offsets in it and

@@ -219,7 +219,7 @@ func randPressInput(rng *rand.Rand, H, nKV, T, D int) *press.Input {
 // words with unused bits), of 8 (mask bytes) or of 2 (value pairs across words), token counts
 // across tile boundaries, tails that span tiles, GQA groups of 1, 3, 4, 5 and 6 (two workgroups
 // per KV head), f16 and bf16 storage, and SparK's variable-length records (group mode), ThinK and
-// token eviction.
+// token eviction; then the same cases with more token splits than tiles.
 func TestAttendCompressedShapes(t *testing.T) {
 	type shape struct {
 		press  string
@@ -268,6 +268,13 @@ func TestAttendCompressedShapes(t *testing.T) {
 		MaskBytes: 3, KeptStart: []int{0, 0}, SignStart: []int{0, 0}, Alpha: []float32{}, Signs: []byte{}}, V: []float32{}}
 	cases = append(cases, attendCase{"no compressed tokens", empty, randTail(t, rng, 1, 20, 9, press.F16), true, [][]float32{randNorm(rng, 2*20)}, 2})
 	forEachConfig(t, func(t *testing.T, c *Context) { checkAttend(t, c, cases) })
+	// More splits than any case has tiles (at most 3): every workgroup finds its split's
+	// checkpoint, and the empty splits weigh nothing in the merge.
+	t.Run("splits", func(t *testing.T) {
+		c := openTest(t, func(*Options) {})
+		c.forceSplits = 5
+		checkAttend(t, c, cases)
+	})
 }
 
 // TestSplits checks the token split choice: enough splits for the target number of workgroups
