@@ -15,7 +15,9 @@ import (
 // VPEXPANDW/VEXPANDPS driven by the mask, the recovery merged under the sign mask) and dotted
 // with the four queries. Softmax and the value side are those of the dense kernels (kvSoftmax,
 // kvAccum), so a compressed head costs the dense kernels' value pass plus a key pass that reads
-// the few stored bytes.
+// the few stored bytes. At long context the records and values come from DRAM: the key pass
+// prefetches every stream ahead, and the block's values, so that the memory traffic overlaps
+// the arithmetic (sparkdot_amd64.s).
 
 // SignSlack is the capacity a MaskedKeys sign stream should have past its last byte: the
 // assembly kernels read sign bits with 8-byte loads that may reach that far (a stream without it
@@ -142,23 +144,25 @@ func AttendRows[E uint16 | float32](a *QuadAttention, k, v []E) {
 }
 
 // AttendMasked adds n rows of masked keys k and their dense values v ([n][d]) to the attention.
-// k's slices must hold the n rows' records (the cursors of a longer stream are the caller's).
+// k's slices must hold the n rows' records (the cursors of a longer stream are the caller's);
+// they may run past them. Each block's kernel reports how much of the kept and sign streams its
+// rows took, which is where the next block starts, and prefetches the block's values while it
+// scores the keys, so that the accumulation finds them in cache.
 func AttendMasked[E uint16 | float32](a *QuadAttention, k *MaskedKeys[E], v []E, n int) {
 	d := a.d
 	kp, sp := 0, 0
 	for r0 := 0; r0 < n; r0 += attendBlock {
 		nb := min(attendBlock, n-r0)
-		nk, ns := k.streams(r0, nb)
-		blk := MaskedKeys[E]{D: d, Mask: k.Mask, MaskStride: k.MaskStride, Kept: k.Kept[kp : kp+nk], Rho: k.Rho}
+		blk := MaskedKeys[E]{D: d, Mask: k.Mask, MaskStride: k.MaskStride, Kept: k.Kept[kp:], Rho: k.Rho}
 		if k.MaskStride != 0 {
 			blk.Mask = k.Mask[r0*k.MaskStride : (r0+nb)*k.MaskStride]
 		}
 		if k.Signs != nil {
-			// The full slice keeps the stream's capacity: the assembly reads up to 8 bytes past
-			// a row's last sign byte.
-			blk.Signs, blk.Alpha = k.Signs[sp:sp+ns:cap(k.Signs)], k.Alpha[r0:r0+nb]
+			// The slices keep the stream's capacity: the assembly reads up to SignSlack bytes
+			// past a row's last sign byte.
+			blk.Signs, blk.Alpha = k.Signs[sp:], k.Alpha[r0:r0+nb]
 		}
-		maskedScores(a, a.s[:nb*quad], &blk)
+		nk, ns := maskedScores(a, a.s[:nb*quad], &blk, (*byte)(unsafe.Pointer(&v[r0*d])))
 		fold(a, nb, v[r0*d:])
 		kp, sp = kp+nk, sp+ns
 	}
@@ -187,16 +191,18 @@ func (a *QuadAttention) Finish(out []float32) {
 func MaskedScores[E uint16 | float32](s, q []float32, k *MaskedKeys[E]) {
 	var a QuadAttention
 	a.Start(q, k.D, 1)
-	maskedScores(&a, s, k)
+	maskedScores(&a, s, k, nil)
 }
 
 // maskedScores sets s[r][h] = q[h]·k̂_r for the len(s)/quad rows of k, k̂_r being row r with its
 // pruned entries recovered: the assembly kernel where the CPU and shape allow, else the Go one.
-func maskedScores[E uint16 | float32](a *QuadAttention, s []float32, k *MaskedKeys[E]) {
-	if maskedScoresAsm(a, s, k) {
-		return
+// It returns the kept entries and sign bytes (0 without recovery) the rows took. pf, the rows'
+// values or nil, is prefetched by the AVX-512 kernels for the accumulation that follows.
+func maskedScores[E uint16 | float32](a *QuadAttention, s []float32, k *MaskedKeys[E], pf *byte) (keptUsed, signsUsed int) {
+	if ok, nk, ns := maskedScoresAsm(a, s, k, pf); ok {
+		return nk, ns
 	}
-	maskedScoresGo(a, s, k)
+	return maskedScoresGo(a, s, k)
 }
 
 // maskedScoresGo is the pure-Go kernel and the reference of the assembly. Per row (spec 3.7) the
@@ -204,8 +210,9 @@ func maskedScores[E uint16 | float32](a *QuadAttention, s []float32, k *MaskedKe
 // mask's set bits. The recovery sum is 2·Σ_{positive pruned} u − Σ_{pruned} u, both sums over
 // bitmaps, which byte tables of u (recoveryTables) give eight channels per lookup; a mask byte's
 // positive pruned channels come from depositTable, which scatters its sign bits to its clear
-// bits (what PDEP does in the assembly). The four heads' sums stay in registers.
-func maskedScoresGo[E uint16 | float32](a *QuadAttention, s []float32, k *MaskedKeys[E]) {
+// bits (what PDEP does in the assembly). The four heads' sums stay in registers. It returns the
+// kept entries and sign bytes the rows took.
+func maskedScoresGo[E uint16 | float32](a *QuadAttention, s []float32, k *MaskedKeys[E]) (keptUsed, signsUsed int) {
 	d, mb, n := k.D, (k.D+7)/8, len(s)/quad
 	nk, _ := k.streams(0, n)
 	a.kf = growF32(a.kf, nk)
@@ -279,6 +286,7 @@ func maskedScoresGo[E uint16 | float32](a *QuadAttention, s []float32, k *Masked
 		s[r*quad+2] = d2 + al*(2*pos[2]-all[2])
 		s[r*quad+3] = d3 + al*(2*pos[3]-all[3])
 	}
+	return kp, sp
 }
 
 // recoveryTables returns, for every mask byte position b and byte value v, the four heads' sums

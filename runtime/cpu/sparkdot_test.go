@@ -170,7 +170,7 @@ func checkMaskedScores[E uint16 | float32](t *testing.T, name string, c maskedCa
 			blk.Signs, blk.Alpha = c.k.Signs[sp:], c.k.Alpha[r0:]
 		}
 		s := make([]float32, nb*quad)
-		maskedScores(&a, s, &blk)
+		maskedScores(&a, s, &blk, nil)
 		for row := range nb {
 			for h := range quad {
 				var want, mag float64
@@ -279,7 +279,7 @@ func TestMaskedScoresAsmMatchesGo(t *testing.T) {
 	// The first set is the Go one; a CPU without AVX2 has no other (and runs no assembly).
 	for _, path := range kernelPaths(t)[1:] {
 		for d := 16; d <= 256; d += 16 {
-			for _, n := range []int{1, 2 + r.IntN(257), attendBlock + 3} {
+			for _, n := range []int{1, 2, 2 + r.IntN(257), attendBlock + 3} {
 				for _, o := range opts {
 					name := fmt.Sprintf("%s/d%d/n%d/%+v", path, d, n, o)
 					compareMaskedAsm(t, name+"/f16", path, newMaskedCase[uint16](r, d, n, o.shared, o.signs, o.slack))
@@ -302,11 +302,17 @@ func compareMaskedAsm[E uint16 | float32](t *testing.T, name string, path kernel
 	want, got := make([]float32, n*quad), make([]float32, n*quad)
 	var ag, aa QuadAttention
 	ag.Start(q, d, 1)
-	maskedScoresGo(&ag, want, &c.k)
+	gk, gs := maskedScoresGo(&ag, want, &c.k)
 	attendUse = path
 	aa.Start(q, d, 1)
-	if !maskedScoresAsm(&aa, got, &c.k) {
+	ok, ak, as := maskedScoresAsm(&aa, got, &c.k, nil)
+	if !ok {
 		t.Fatalf("%s: the assembly did not run", name)
+	}
+	// Both kernels must report the streams the rows took, which AttendMasked's blocks follow.
+	wk, ws := c.k.streams(0, n)
+	if gk != wk || gs != ws || ak != wk || as != ws {
+		t.Fatalf("%s: streams used: Go %d kept %d signs, assembly %d, %d; want %d, %d", name, gk, gs, ak, as, wk, ws)
 	}
 	for row := range n {
 		for h := range quad {
@@ -336,10 +342,10 @@ func TestMaskedScoresAsmTaken(t *testing.T) {
 			a.Start(make([]float32, quad*d), d, 1)
 			s := make([]float32, 3*quad)
 			want := path != kernelsGo && d%16 == 0
-			if got := maskedScoresAsm(&a, s, &c32.k); got != want {
+			if got, _, _ := maskedScoresAsm(&a, s, &c32.k, nil); got != want {
 				t.Errorf("%s d%d f32 rows: assembly ran %v, want %v", path, d, got, want)
 			}
-			if got := maskedScoresAsm(&a, s, &c16.k); got != want {
+			if got, _, _ := maskedScoresAsm(&a, s, &c16.k, nil); got != want {
 				t.Errorf("%s d%d f16 rows: assembly ran %v, want %v", path, d, got, want)
 			}
 		}
