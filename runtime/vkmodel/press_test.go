@@ -30,9 +30,10 @@ var pressTol = map[runtime.KVType]float64{runtime.KVF32: 1e-3, runtime.KVF16: 0.
 // SnapKV's 64-token window) with a press cache on the device and on the CPU (runtime's
 // PressCache, the reference), then decodes 24 greedy tokens: every step's logits must agree
 // within pressTol and the greedy tokens must be the same. The presses are SparK (λ = 0.5, 0.8 with
-// avg, avg_bottom and zero recovery; top-p and group modes), snap_spark, pyramid_spark, snapkv,
-// streaming_llm, snap_think, tova, observed_attention and expected_attention (their statistics
-// accumulated over the prompt's three prefill chunks), with f32 and f16 caches, on stories260K,
+// avg, avg_bottom and zero recovery; top-p and group modes), think, snap_spark, pyramid_spark,
+// snapkv, pyramidkv, streaming_llm, snap_think, pyramid_think, tova, observed_attention and
+// expected_attention (their statistics accumulated over the prompt's three prefill chunks):
+// every press of the registry, with f32 and f16 caches, on stories260K,
 // micro-llama3 and micro-qwen2 (NeoX RoPE pairs, for ExpectedAttention's rotation).
 func TestPressGreedyMatchesCPU(t *testing.T) {
 	type pc = runtime.PressConfig
@@ -60,12 +61,24 @@ func TestPressGreedyMatchesCPU(t *testing.T) {
 		{"micro-llama3.f32.gguf", runtime.KVF32, pc{Name: "snap_spark", Opts: press.Options{Mode: press.ModeTopP, Budget: 80}}},
 		{"stories260K.gguf", runtime.KVF32, pc{Name: "spark", Opts: press.Options{Mode: press.ModeTopP}}},
 		{"micro-llama3.f32.gguf", runtime.KVF32, pc{Name: "spark", Opts: press.Options{Mode: press.ModeGroup}}},
+		{"stories260K.gguf", runtime.KVF16, pc{Name: "think", Opts: press.Options{KeyRatio: 0.5}}},
+		{"micro-llama3.f32.gguf", runtime.KVF32, pc{Name: "pyramidkv", Opts: press.Options{TokenRatio: 0.5}}},
+		{"micro-llama3.f32.gguf", runtime.KVF16, pc{Name: "pyramid_think", Opts: press.Options{KeyRatio: 0.5, TokenRatio: 0.5}}},
 	}
 	if testing.Short() {
 		cases = cases[:4]
 	}
 	const promptLen, steps = 100, 24
 	prompts := map[string][]int32{}
+	covered := map[string]bool{"none": true}
+	for _, c := range cases {
+		covered[c.cfg.Name] = true
+	}
+	for _, name := range press.Names() {
+		if !covered[name] {
+			t.Errorf("press %s has no whole-model case", name)
+		}
+	}
 	for i, c := range cases {
 		t.Run(fmt.Sprintf("%d-%s/%s/%s", i, strings.TrimSuffix(c.model, ".gguf"), c.kv, c.cfg.Name), func(t *testing.T) {
 			opts := runtime.Options{KVType: c.kv, ContextSize: 192, BatchSize: 48}
