@@ -3,12 +3,9 @@
 package vulkan
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -24,20 +21,7 @@ import (
 // worker threads, so on a shared machine wall times mostly measure the other load: cpu-us/vector,
 // the process's CPU time per op and vector (getrusage), is the figure to compare kernels by.
 func BenchmarkMatVec(b *testing.B) {
-	o, err := OptionsFromEnv("auto")
-	if err != nil {
-		b.Fatal(err)
-	}
-	o.Validate = false
-	o.DebugKernels, o.DebugOut = true, io.Discard
-	c, err := Open(o)
-	if errors.Is(err, ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := openBench(b)
 	const n, maxVecs = 2048, 64
 	rng := rand.New(rand.NewPCG(1, 2))
 	x, err := c.NewBuffer(4 * n * maxVecs)

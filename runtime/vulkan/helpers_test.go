@@ -5,6 +5,7 @@ package vulkan
 import (
 	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -53,6 +54,16 @@ func openTest(t testing.TB, mod func(*Options)) *Context {
 		}
 	})
 	return c
+}
+
+// openBench opens a context for a benchmark: no validation (its checks would be timed), kernel
+// timestamps on (discarded as text; the benchmarks read KernelTimes).
+func openBench(b *testing.B) *Context {
+	b.Helper()
+	return openTest(b, func(o *Options) {
+		o.Validate = false
+		o.DebugKernels, o.DebugOut = true, io.Discard
+	})
 }
 
 // forEachConfig runs f in a subtest per config, each with its own context.

@@ -4,10 +4,8 @@ package vulkan
 
 import (
 	"errors"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"testing"
 
 	"github.com/sparkrun/sparkrun/ggml"
@@ -22,24 +20,7 @@ import (
 // validation. As in BenchmarkMatVec, cpu-us/op (the process's CPU time, lavapipe's worker
 // threads included) is the figure to compare on lavapipe; min-gpu-us comes from timestamps.
 func BenchmarkPrefillStats(b *testing.B) {
-	o, err := OptionsFromEnv("auto")
-	if err != nil {
-		b.Fatal(err)
-	}
-	o.Validate = false
-	o.DebugKernels, o.DebugOut = true, io.Discard
-	c, err := Open(o)
-	if errors.Is(err, ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { // after the buffers' cleanups (they run last registered first)
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-	})
+	c := openBench(b)
 	const H, nKV, D, T, rows = 32, 8, 64, 512, 256
 	rng := rand.New(rand.NewPCG(5, 6))
 	buf := func(n int) *Buffer {
@@ -60,6 +41,7 @@ func BenchmarkPrefillStats(b *testing.B) {
 	}
 	presses := map[string]*DevicePress{}
 	stats := map[string]*PrefillStats{} // nil for SnapKV
+	var err error
 	for _, name := range []string{"snapkv", "observed_attention", "expected_attention"} {
 		if presses[name], err = NewDevicePress(name, press.Options{TokenRatio: 0.5}); err != nil {
 			b.Fatal(err)

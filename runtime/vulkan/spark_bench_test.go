@@ -3,12 +3,9 @@
 package vulkan
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -39,24 +36,7 @@ type layerCase struct {
 // timestamps (NAME-gpu-ms), and the layer's device bytes (NAME-kv-MB: K and V, with the record
 // headers, checkpoints and ρ of AttendCompressed's layout).
 func BenchmarkLayerAttention(b *testing.B) {
-	o, err := OptionsFromEnv("auto")
-	if err != nil {
-		b.Fatal(err)
-	}
-	o.Validate = false
-	o.DebugKernels, o.DebugOut = true, io.Discard // timestamps
-	c, err := Open(o)
-	if errors.Is(err, ErrNoDevice) && os.Getenv("SPARKRUN_VK_OPTIONAL") == "1" {
-		b.Skip(err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { // after the buffers' cleanups (newBuf)
-		if err := c.Close(); err != nil {
-			b.Error(err)
-		}
-	})
+	c := openBench(b)
 	const nKV, H, D = 8, 32, 64
 	ctxs := []int{4096, 16384}
 	if testing.Short() {
