@@ -51,34 +51,43 @@ func BenchmarkMatVec(b *testing.B) {
 		for _, vecs := range []int{1, maxVecs} {
 			b.Run(fmt.Sprintf("%v/vectors=%d", tt, vecs), func(b *testing.B) {
 				b.SetBytes(int64(len(raw)))
-				step := func() {
-					if err := r.Begin(); err != nil {
-						b.Fatal(err)
-					}
-					if err := r.MatVec(m, x.All(), y.All(), vecs); err != nil {
-						b.Fatal(err)
-					}
-					if err := r.Submit(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				step() // lavapipe compiles the pipeline at its first dispatch
-				gpu := math.Inf(1)
-				cpu0 := cpuTime()
-				for b.Loop() {
-					step()
-					t := 0.0
-					for _, kt := range r.Times() {
-						t += kt.Micros
-					}
-					gpu = min(gpu, t)
-				}
+				gpu, cpu := timeOps(b, r, func(r *Recorder) error { return r.MatVec(m, x.All(), y.All(), vecs) })
 				b.ReportMetric(gpu, "min-gpu-us")
-				b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N*vecs), "cpu-us/vector")
+				b.ReportMetric(cpu/float64(vecs), "cpu-us/vector")
 			})
 		}
 		m.Close()
 	}
+}
+
+// timeOps runs op as one submission per iteration, after one untimed (lavapipe compiles the
+// pipelines at their first dispatch), and returns the fastest iteration's GPU time (the sum of its
+// kernels' timestamps, needing Options.DebugKernels) and the process CPU time per iteration, in
+// microseconds.
+func timeOps(b *testing.B, r *Recorder, op func(r *Recorder) error) (gpuMin, cpuPer float64) {
+	step := func() {
+		if err := r.Begin(); err != nil {
+			b.Fatal(err)
+		}
+		if err := op(r); err != nil {
+			b.Fatal(err)
+		}
+		if err := r.Submit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	step()
+	gpuMin = math.Inf(1)
+	cpu0 := cpuTime()
+	for b.Loop() {
+		step()
+		t := 0.0
+		for _, kt := range r.Times() {
+			t += kt.Micros
+		}
+		gpuMin = min(gpuMin, t)
+	}
+	return gpuMin, float64((cpuTime() - cpu0).Microseconds()) / float64(b.N)
 }
 
 // cpuTime is the CPU time this process has used, lavapipe's worker threads included.

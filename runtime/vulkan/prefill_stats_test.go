@@ -110,30 +110,9 @@ func BenchmarkPrefillStats(b *testing.B) {
 		{"compress/expected", compress("expected_attention")},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			step := func() {
-				if err := r.Begin(); err != nil {
-					b.Fatal(err)
-				}
-				if err := bc.op(r); err != nil {
-					b.Fatal(err)
-				}
-				if err := r.Submit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			step() // lavapipe compiles the pipelines at their first dispatch
-			gpu := math.Inf(1)
-			cpu0 := cpuTime()
-			for b.Loop() {
-				step()
-				t := 0.0
-				for _, kt := range r.Times() {
-					t += kt.Micros
-				}
-				gpu = min(gpu, t)
-			}
+			gpu, cpu := timeOps(b, r, bc.op)
 			b.ReportMetric(gpu, "min-gpu-us")
-			b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/op")
+			b.ReportMetric(cpu, "cpu-us/op")
 		})
 	}
 }
