@@ -10,6 +10,7 @@ import (
 	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/press"
 	"github.com/sparkrun/sparkrun/runtime"
+	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
 // kvInfoFlags are info's --kv flags: the context, the KV type and a press.
@@ -41,6 +42,10 @@ type kvReport struct {
 	Dense    int    `json:"dense_bytes"`
 	Stored   int    `json:"stored_bytes"`
 	PerLayer []int  `json:"stored_bytes_per_layer"`
+	// Device is the press's bytes in the Vulkan device layout (32-bit mask words, header and tile
+	// checkpoints: what the device cache holds); absent in a build without Vulkan or for a
+	// shape the device cannot run.
+	Device int `json:"device_bytes,omitempty"`
 	// Estimated is set when the stored bytes depend on the keys (SparK's group and top-p modes
 	// keep a data-dependent number of channels): they are then measured on random keys.
 	Estimated bool `json:"estimated"`
@@ -99,6 +104,10 @@ func runInfoKV(w io.Writer, f *gguf.File, name string, k *kvInfoFlags, asJSON bo
 		}
 		fmt.Fprintf(w, "%-28s %10.1f B/token   total %s, %.3f of dense%s\n", rep.Press, float64(rep.Stored)/float64(T),
 			humanBytes(int64(rep.Stored)), float64(rep.Stored)/float64(rep.Dense), note)
+		if rep.Device > 0 {
+			fmt.Fprintf(w, "%-28s %10.1f B/token   total %s, %.3f of dense\n", "  in Vulkan's layout", float64(rep.Device)/float64(T),
+				humanBytes(int64(rep.Device)), float64(rep.Device)/float64(rep.Dense))
+		}
 	}
 	return nil
 }
@@ -133,6 +142,11 @@ func pressedBytes(rep *kvReport, c *runtime.Config, cfg runtime.PressConfig, dt 
 		}
 		rep.PerLayer = append(rep.PerLayer, res.Layer.Bytes())
 		rep.Stored += res.Layer.Bytes()
+		if n, err := vulkan.LayoutBytes(res.Layer); err == nil && (l == 0 || rep.Device > 0) {
+			rep.Device += int(n)
+		} else {
+			rep.Device = 0 // no Vulkan in this build, or a layer the device cannot hold
+		}
 	}
 	rep.Estimated = cfg.Opts.Mode == press.ModeGroup || cfg.Opts.Mode == press.ModeTopP
 	return nil

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/sparkrun/sparkrun/runtime/vulkan"
 )
 
 // TestRunPressIdentity: a press that keeps everything (SparK λ = 0, SnapKV with a budget above
@@ -91,6 +93,11 @@ func TestInfoKV(t *testing.T) {
 	want := nLayer * (nKV*(T*perTok+4*D) + 8*2*(nKV+1))  // + ρ and stream offsets per head
 	if r.Dense != nLayer*T*2*nKV*D*size || r.Stored != want || len(r.PerLayer) != nLayer || r.Estimated {
 		t.Errorf("info --kv = %+v, want dense %d, stored %d over %d layers, exact", r, nLayer*T*2*nKV*D*size, want, nLayer)
+	}
+	// The device layout adds 32-bit mask words (4 bytes where spec 3.6 counts 1 at head_dim 8),
+	// a header and tile checkpoints: a little more, and only in a build with Vulkan.
+	if onDevice := vulkan.DevicePressNames() != nil; onDevice != (r.Device > 0) || onDevice && (r.Device <= r.Stored || r.Device > r.Stored*5/4) {
+		t.Errorf("info --kv device bytes %d for %d stored (Vulkan in this build: %v)", r.Device, r.Stored, onDevice)
 	}
 	text := mustRun(t, "info", "--kv", "--ctx", "1000")
 	if !strings.Contains(text, "640.0 B/token") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/sparkrun/sparkrun/ggml"
+	"github.com/sparkrun/sparkrun/press"
 )
 
 // ErrNoCgo is returned by every entry point of a build without cgo.
@@ -19,3 +20,6 @@ func MatrixType(ggml.Type) bool { return false }
 
 // DevicePressNames reports that no press runs on a device in a build without Vulkan.
 func DevicePressNames() []string { return nil }
+
+// LayoutBytes reports that a build without Vulkan has no device layout.
+func LayoutBytes(*press.CompressedLayer) (uint64, error) { return 0, ErrNoCgo }

@@ -117,6 +117,17 @@ func (c *Context) UploadCompressed(layer *press.CompressedLayer) (*CompressedLay
 		DType: layer.DType, Layout: kind, buf: b}, nil
 }
 
+// LayoutBytes returns the device bytes layer takes in the layout above (header, records and tile
+// checkpoints: what CompressedLayer.Bytes reports once it is uploaded, or compressed on the
+// device, which writes the same words), computed on the host without a device.
+func LayoutBytes(layer *press.CompressedLayer) (uint64, error) {
+	if err := layer.Validate(); err != nil {
+		return 0, fmt.Errorf("vulkan: compressed layer: %w", err)
+	}
+	words, _, err := packLayer(layer)
+	return 4 * uint64(len(words)), err
+}
+
 // packLayer returns the words of a validated layer and its layout name.
 func packLayer(l *press.CompressedLayer) ([]uint32, string, error) {
 	D, T, nKV := l.HeadDim, l.NTokens, l.NKVHeads

@@ -83,6 +83,9 @@ func checkAttend(t *testing.T, c *Context, cases []attendCase) {
 		if err != nil {
 			t.Fatalf("%s: %v", ac.name, err)
 		}
+		if n, err := LayoutBytes(l); err != nil || n != dl.Bytes() {
+			t.Errorf("%s: LayoutBytes %d (%v), the uploaded layer takes %d", ac.name, n, err, dl.Bytes())
+		}
 		var tail DenseTail
 		if ac.tail != nil && ac.tail.Len > 0 {
 			// V follows K without padding, so the kernel must use both element offsets.
