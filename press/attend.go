@@ -121,11 +121,7 @@ func (d *DenseTail) Floats(i int) (k, v []float32) {
 	if d.DType == F32 {
 		return append([]float32(nil), d.K[i*c*D:][:n]...), append([]float32(nil), d.V[i*c*D:][:n]...)
 	}
-	k, v = make([]float32, n), make([]float32, n)
-	for j := range n {
-		k[j], v[j] = d.DType.fromBits(d.K16[i*c*D+j]), d.DType.fromBits(d.V16[i*c*D+j])
-	}
-	return k, v
+	return d.DType.widen(nil, d.K16[i*c*D:][:n]), d.DType.widen(nil, d.V16[i*c*D:][:n])
 }
 
 // valid reports whether the tail's fields agree: its type, storage of its type with K and V of
@@ -144,7 +140,8 @@ type Scratch struct {
 	qa     cpu.QuadAttention
 	q4, o4 []float32 // [4][head_dim] a quad of query heads (zero-padded) and its output
 	mask   []byte    // [ceil(head_dim/8)] a ThinK head's channel mask, or all ones
-	// BF16 layers only: KV head's numbers widened to float32 (the kernels take f32 and f16).
+	// BF16 layers and tails only: a KV head's numbers widened to float32 (the kernels take f32
+	// and f16).
 	kw, aw, vw []float32
 }
 
@@ -214,8 +211,8 @@ func (s *Scratch) attendTail(tail *DenseTail, i int) {
 	case F16:
 		cpu.AttendRows(&s.qa, tail.K16[i*c*D:][:n], tail.V16[i*c*D:][:n])
 	default:
-		k, v := tail.Floats(i)
-		cpu.AttendRows(&s.qa, k, v)
+		s.kw, s.vw = tail.DType.widen(s.kw, tail.K16[i*c*D:][:n]), tail.DType.widen(s.vw, tail.V16[i*c*D:][:n])
+		cpu.AttendRows(&s.qa, s.kw, s.vw)
 	}
 }
 
@@ -272,14 +269,8 @@ func (c *CompressedLayer) headOp(i int, s *Scratch, scores []float32) {
 	case F16:
 		headNums(c, i, s, scores, kh[k0:k1], ah[a0:a1], c.V16[v0:v1])
 	default:
-		widen := func(dst []float32, src []uint16) []float32 {
-			dst = grow(dst, len(src))
-			for j, h := range src {
-				dst[j] = c.DType.fromBits(h)
-			}
-			return dst
-		}
-		s.kw, s.aw, s.vw = widen(s.kw, kh[k0:k1]), widen(s.aw, ah[a0:a1]), widen(s.vw, c.V16[v0:v1])
+		dt := c.DType
+		s.kw, s.aw, s.vw = dt.widen(s.kw, kh[k0:k1]), dt.widen(s.aw, ah[a0:a1]), dt.widen(s.vw, c.V16[v0:v1])
 		if ah == nil {
 			s.aw = nil
 		}

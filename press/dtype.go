@@ -69,6 +69,16 @@ func (d DType) fromBits(h uint16) float32 {
 	return ggml.FP16ToFP32(h)
 }
 
+// widen returns the numbers of the 16-bit patterns src (F16 or BF16) as float32s in dst, grown
+// when its capacity is short.
+func (d DType) widen(dst []float32, src []uint16) []float32 {
+	dst = grow(dst, len(src))
+	for j, h := range src {
+		dst[j] = d.fromBits(h)
+	}
+	return dst
+}
+
 // pack returns xs as d stores it: xs rounded in place for F32, else a new slice of 16-bit
 // patterns (and nil float32s).
 func (d DType) pack(xs []float32) ([]float32, []uint16) {
@@ -89,11 +99,7 @@ func (d DType) Float32s(f32 []float32, u16 []uint16) []float32 {
 	if d == F32 {
 		return f32
 	}
-	out := make([]float32, len(u16))
-	for i, h := range u16 {
-		out[i] = d.fromBits(h)
-	}
-	return out
+	return d.widen(make([]float32, len(u16)), u16)
 }
 
 // at returns element i of a vector stored in d (f32 for F32, else u16).
