@@ -481,6 +481,16 @@ func TestAttendSplitScratch(t *testing.T) {
 	if len(r.parts) != 2 {
 		t.Errorf("recorder scratch replaced %d times, want once (the second attention needs more)", len(r.parts)-1)
 	}
+	// The next recording frees the outgrown scratch: the submission that used it has finished.
+	if err := r.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Submit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.parts) != 1 {
+		t.Errorf("%d scratch buffers after the next Begin, want the current one only", len(r.parts))
+	}
 }
 
 // randKV returns n random cache values of type kv (f32 or f16) as bytes and values.

@@ -30,7 +30,8 @@ type Recorder struct {
 
 	// parts is the scratch of token-split attention ([S][n_heads][head_dim+2] f32 partial
 	// states, attendSplit), grown by replacement; the last is current, the outgrown ones are kept
-	// until Close since a recorded dispatch may still bind them. Every attention of a submission
+	// until the next Begin since a recorded dispatch may still bind them (Submit waits for the
+	// submission, so none does then). Every attention of a submission
 	// reuses the current one: the barrier before each dispatch orders one merge's reads before
 	// the next split kernel's writes (and those writes before the next merge's reads).
 	parts []*Buffer
@@ -98,6 +99,12 @@ func (r *Recorder) Begin() error {
 	}
 	if err := r.cb.Begin(); err != nil {
 		return err
+	}
+	if k := len(r.parts); k > 1 {
+		for _, b := range r.parts[:k-1] {
+			b.Close()
+		}
+		r.parts = append(r.parts[:0], r.parts[k-1])
 	}
 	r.open, r.ops = true, r.ops[:0]
 	if r.timed {
