@@ -694,14 +694,8 @@ func TestDevicePressErrors(t *testing.T) {
 	buf := newBuf(t, c, 1<<16)
 	good := LayerInput{K: buf.All(), V: buf.All(), KV: ggml.TypeF32, TMax: 100, Window: buf.All(), WinCap: 32,
 		T: 80, NHeads: 4, NKV: 2, HeadDim: 16, LayerIdx: 1, NLayers: 2}
-	r, err := c.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := beginRecorder(t, c)
 	defer r.Close()
-	if err := r.Begin(); err != nil {
-		t.Fatal(err)
-	}
 	for _, ch := range []struct {
 		what string
 		mod  func(*LayerInput)

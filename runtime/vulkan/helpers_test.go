@@ -79,17 +79,25 @@ func forEachConfig(t *testing.T, f func(t *testing.T, c *Context)) {
 	}
 }
 
-// run records ops into one submission and submits it.
-func run(t *testing.T, c *Context, ops func(r *Recorder) error) {
+// beginRecorder returns a new recorder of c with a recording begun; the caller closes it.
+func beginRecorder(t testing.TB, c *Context) *Recorder {
 	t.Helper()
 	r, err := c.NewRecorder()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
 	if err := r.Begin(); err != nil {
+		r.Close()
 		t.Fatal(err)
 	}
+	return r
+}
+
+// run records ops into one submission and submits it.
+func run(t *testing.T, c *Context, ops func(r *Recorder) error) {
+	t.Helper()
+	r := beginRecorder(t, c)
+	defer r.Close()
 	if err := ops(r); err != nil {
 		t.Fatal(err)
 	}

@@ -454,14 +454,8 @@ func TestAttendSplitScratch(t *testing.T) {
 		outs = append(outs, newBuf(t, c, 4*uint64(ps[i].NHeads*ps[i].HeadDim)))
 	}
 	ins[2].qb = outs[1]
-	r, err := c.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := beginRecorder(t, c)
 	defer r.Close()
-	if err := r.Begin(); err != nil {
-		t.Fatal(err)
-	}
 	for i, p := range ps {
 		if err := r.Attend(ins[i].qb.All(), ins[i].kb.All(), ins[i].vb.All(), outs[i].All(), p); err != nil {
 			t.Fatal(err)

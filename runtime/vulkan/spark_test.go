@@ -395,14 +395,8 @@ func TestAttendCompressedBadInput(t *testing.T) {
 	}
 	defer dl.Close()
 	buf, other := newBuf(t, c, 4096), newBuf(t, c, 4096)
-	r, err := c.NewRecorder()
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := beginRecorder(t, c)
 	defer r.Close()
-	if err := r.Begin(); err != nil {
-		t.Fatal(err)
-	}
 	q := buf.F32(0, 4*16)
 	tail := func(k, v Span, cp, n int, tt ggml.Type) DenseTail {
 		return DenseTail{K: k, V: v, Cap: cp, Len: n, KV: tt}
