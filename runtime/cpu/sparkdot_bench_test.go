@@ -23,10 +23,7 @@ func BenchmarkMaskedAttention(b *testing.B) {
 		for i := range dense {
 			dense[i], _ = storeElem[uint16](float32(r.NormFloat64()))
 		}
-		q := make([]float32, quad*d)
-		for i := range q {
-			q[i] = float32(r.NormFloat64())
-		}
+		q := randNormals(r, quad*d)
 		s := make([]float32, n*quad)
 		out := make([]float32, quad*d)
 		for _, path := range attendKernels {
@@ -81,10 +78,7 @@ func BenchmarkMaskedAttentionDRAM(b *testing.B) {
 			dense[h][i], _ = storeElem[uint16](float32(r.NormFloat64()))
 		}
 	}
-	q := make([]float32, quad*d)
-	for i := range q {
-		q[i] = float32(r.NormFloat64())
-	}
+	q := randNormals(r, quad*d)
 	out := make([]float32, quad*d)
 	for _, path := range attendKernels {
 		attendUse = path

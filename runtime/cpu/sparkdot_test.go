@@ -152,10 +152,7 @@ func checkMaskedScores[E uint16 | float32](t *testing.T, name string, c maskedCa
 	d := c.k.D
 	n := len(c.dense) / d
 	r := rand.New(rand.NewPCG(uint64(d), uint64(n)))
-	q := make([]float32, quad*d)
-	for i := range q {
-		q[i] = float32(r.NormFloat64())
-	}
+	q := randNormals(r, quad*d)
 	var a QuadAttention
 	a.Start(q, d, 1)
 	for r0 := 0; r0 < n; r0 += attendBlock {
@@ -295,10 +292,7 @@ func compareMaskedAsm[E uint16 | float32](t *testing.T, name string, path kernel
 	d := c.k.D
 	n := len(c.dense) / d
 	r := rand.New(rand.NewPCG(uint64(d), uint64(n)))
-	q := make([]float32, quad*d)
-	for i := range q {
-		q[i] = float32(r.NormFloat64())
-	}
+	q := randNormals(r, quad*d)
 	want, got := make([]float32, n*quad), make([]float32, n*quad)
 	var ag, aa QuadAttention
 	ag.Start(q, d, 1)
@@ -350,4 +344,13 @@ func TestMaskedScoresAsmTaken(t *testing.T) {
 			}
 		}
 	}
+}
+
+// randNormals returns n values ~N(0,1) drawn from r.
+func randNormals(r *rand.Rand, n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
 }
