@@ -2,6 +2,7 @@ package press
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -54,12 +55,7 @@ var registry = map[string]struct {
 
 // Names returns the registered press names, sorted.
 func Names() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
+	return slices.Sorted(maps.Keys(registry))
 }
 
 // Describe returns a one-line description of a registered press for CLI help ("" if unknown).

@@ -16,7 +16,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/sparkrun/sparkrun/gguf"
 	"github.com/sparkrun/sparkrun/runtime/cpu"
@@ -54,12 +55,7 @@ func init() {
 
 // Archs returns the names of the registered architectures, sorted.
 func Archs() []string {
-	names := make([]string, 0, len(archs))
-	for n := range archs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(archs))
 }
 
 // Config holds a model's hyperparameters.

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -48,12 +49,7 @@ var deviceStages = map[string]struct{ token, channel string }{
 
 // DevicePressNames returns the presses DevicePress supports, sorted.
 func DevicePressNames() []string {
-	var n []string
-	for k := range deviceStages {
-		n = append(n, k)
-	}
-	slices.Sort(n)
-	return n
+	return slices.Sorted(maps.Keys(deviceStages))
 }
 
 // DevicePress is a press the device runs at the end of prefill (Recorder.CompressLayer): SparK
